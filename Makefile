@@ -1,0 +1,62 @@
+# The README's two commands: `make demo` and `make test`. Both install what is
+# missing (Debian packages via apt-get, npm packages via npm) and build what
+# they need. CMake is the source of truth; this file only drives it.
+
+JOBS ?= 2
+CMAKE ?= cmake
+CTEST ?= ctest
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all deps build build-asan build-tsan demo test test-plain test-asan \
+        test-tsan checks bench install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build/CMakeCache.txt:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLP_WERROR=ON
+build-asan/CMakeCache.txt:
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLP_WERROR=ON \
+	    -DLP_SANITIZE=address -DLP_BUILD_BENCH=OFF
+build-tsan/CMakeCache.txt:
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLP_WERROR=ON \
+	    -DLP_SANITIZE=thread -DLP_BUILD_BENCH=OFF
+
+build: deps build/CMakeCache.txt
+	$(CMAKE) --build build -j$(JOBS)
+build-asan: deps build-asan/CMakeCache.txt
+	$(CMAKE) --build build-asan -j$(JOBS)
+build-tsan: deps build-tsan/CMakeCache.txt
+	$(CMAKE) --build build-tsan -j$(JOBS)
+
+# The main job. Runs on its embedded defaults.
+demo: build
+	@scripts/demo.sh build
+
+# Everything, three times: -Werror build, ASan+UBSan, TSan; then the source
+# checks (format, banned calls, exported symbols).
+test: test-plain test-asan test-tsan checks
+	@echo "make test: all suites passed"
+
+test-plain: build
+	cd build && $(CTEST) $(CTEST_FLAGS)
+test-asan: build-asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST) $(CTEST_FLAGS)
+test-tsan: build-tsan
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    $(CTEST) $(CTEST_FLAGS)
+
+checks: build
+	@scripts/check-source.sh build
+
+bench: build
+	@scripts/bench.sh build
+
+install: build
+	$(CMAKE) --install build
+
+clean:
+	rm -rf build build-asan build-tsan
