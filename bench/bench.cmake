@@ -7,6 +7,10 @@ add_executable(bench-lambdapool ${LP_BENCH_DIR}/bench-lambdapool.c)
 target_link_libraries(bench-lambdapool PRIVATE lambdapool::lambdapool
                       Threads::Threads)
 
+# Not a peer: one thread per task, the floor for a cold fan-out.
+add_executable(bench-pthread ${LP_BENCH_DIR}/bench-pthread.c)
+target_link_libraries(bench-pthread PRIVATE Threads::Threads)
+
 pkg_check_modules(LP_BENCH_GLIB IMPORTED_TARGET glib-2.0)
 if(LP_BENCH_GLIB_FOUND)
   add_executable(bench-glib ${LP_BENCH_DIR}/bench-glib.c)

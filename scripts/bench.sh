@@ -9,7 +9,7 @@
 # Sizes can be lowered for a quick run (the smoke test does):
 #   LP_BENCH_TASKS      no-op tasks per per-task run, C peers (1000000)
 #   LP_BENCH_PY_TASKS   the same for Python (100000: its futures are heavy)
-#   LP_BENCH_REPEAT     per-task runs per peer, best kept (3)
+#   LP_BENCH_REPEAT     runs of each timing per peer, lowest kept (3)
 #   LP_BENCH_RT_ITERS   back-to-back round trips (10000; Python 2000)
 #   LP_BENCH_WAKE_ITERS round trips after an idle gap (200)
 #   LP_BENCH_WAKE_GAP_US the idle gap in microseconds (2000)
@@ -38,12 +38,14 @@ declare -A cmd=(
     [python]="python3 bench/bench_python.py"
     [glib]="$build/bench/bench-glib"
     [libuv]="$build/bench/bench-libuv"
+    [pthread]="$build/bench/bench-pthread"
 )
 declare -A label=(
     [lambdapool]="lambdapool thread pool"
     [python]="Python ThreadPoolExecutor"
     [glib]="GLib GThreadPool"
     [libuv]="libuv uv_queue_work"
+    [pthread]="one pthread per task"
 )
 declare -A fig=()  # "<peer> <key>" -> value
 failed=0
@@ -52,7 +54,7 @@ if [ ! -x "$build/bench/bench-lambdapool" ]; then
     echo "bench: $build/bench/bench-lambdapool not built (cmake --build $build)" >&2
     exit 1
 fi
-for p in glib libuv; do
+for p in glib libuv pthread; do
     [ -x "$build/bench/bench-$p" ] || unset "cmd[$p]"
 done
 command -v python3 >/dev/null || unset "cmd[python]"
@@ -124,6 +126,7 @@ target() {
 }
 
 echo "lambdapool benchmark: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "every timing is the lowest of $REPEAT runs, each in a fresh process"
 echo "peers: $(python3 --version 2>&1)," \
     "GLib $(pkg-config --modversion glib-2.0 2>/dev/null || echo -)," \
     "libuv $(pkg-config --modversion libuv 2>/dev/null || echo -)"
@@ -132,7 +135,7 @@ start=$(date +%s)
 echo
 echo "== per-task overhead: no-op submit -> result, 2 workers, submit all then"
 echo "   collect all (futures for lambdapool and Python; GLib and libuv count"
-echo "   completions). Best of $REPEAT runs; Python runs $PY_TASKS tasks, C peers $TASKS."
+echo "   completions). Python runs $PY_TASKS tasks, C peers $TASKS."
 for p in "${peers[@]}"; do
     have "$p" || continue
     n=$TASKS
@@ -156,7 +159,7 @@ for p in "${peers[@]}"; do
     have "$p" || continue
     n=$RT_ITERS
     [ "$p" = python ] && n=$PY_RT_ITERS
-    measure "$p" rt. latency "$n" 0
+    for _ in $(seq "$REPEAT"); do measure "$p" rt. latency "$n" 0; done
 done
 for p in "${peers[@]}"; do
     show "$p" rt.latency_median_us "us median" \
@@ -168,7 +171,10 @@ echo
 echo "== wake-up: the same round trip after the pool sat idle ${WAKE_GAP_US} us"
 echo "   (workers parked; $WAKE_ITERS round trips)"
 for p in "${peers[@]}"; do
-    have "$p" && measure "$p" wake. latency "$WAKE_ITERS" "$WAKE_GAP_US"
+    have "$p" || continue
+    for _ in $(seq "$REPEAT"); do
+        measure "$p" wake. latency "$WAKE_ITERS" "$WAKE_GAP_US"
+    done
 done
 for p in "${peers[@]}"; do
     show "$p" wake.latency_median_us "us median" \
@@ -182,12 +188,22 @@ echo "   units of $SLEEP_MS ms (1.00 is ideal). cold: a fresh pool, thread start
 echo "   included; warm: a second batch on the same pool."
 for n in $FANOUT; do
     for p in "${peers[@]}"; do
-        have "$p" && measure "$p" "fan$n." fanout "$n" "$SLEEP_MS"
+        have "$p" || continue
+        for _ in $(seq "$REPEAT"); do
+            measure "$p" "fan$n." fanout "$n" "$SLEEP_MS"
+        done
     done
     for p in "${peers[@]}"; do
         show "$p" "fan$n.fanout_cold_x" "x cold" \
             "   ${fig[$p fan$n.fanout_warm_x]:-?} x warm   (N = $n)"
     done
+    if have pthread; then
+        for _ in $(seq "$REPEAT"); do
+            measure pthread "fan$n." fanout "$n" "$SLEEP_MS"
+        done
+        show pthread "fan$n.fanout_cold_x" "x" \
+            "        (reference, not a peer: no pool)"
+    fi
     ratios "fan-out $n cold" "fan$n.fanout_cold_x"
     ratios "fan-out $n warm" "fan$n.fanout_warm_x"
 done
