@@ -17,6 +17,10 @@
  *                     fanout_warm_x (wall time / MS)
  *   rss N             N workers started, then idle: rss_idle_kib_per_worker,
  *                     rss_peak_kib_per_worker, workers
+ *   idle MS           1000 round trips on a 2-worker pool, then MS ms with
+ *                     nothing to do: idle_cpu_pct, the process's CPU time
+ *                     during those MS ms in % of one core (spinning workers
+ *                     that never stop show here)
  */
 #ifndef LP_BENCH_COMMON_H
 #define LP_BENCH_COMMON_H
@@ -85,6 +89,26 @@ static inline void bench_print_latency(int64_t *ns, size_t n)
     printf("latency_mean_us %.3f\n", sum / (double)n / 1e3);
 }
 
+/* CPU time used by the whole process so far. */
+static inline int64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Sleeps `ms` and prints idle_cpu_pct: CPU time used meanwhile, in % of a
+ * core. */
+static inline void bench_print_idle_cpu(long ms)
+{
+    int64_t cpu0 = bench_cpu_ns();
+
+    bench_sleep_us((int64_t)ms * 1000);
+    printf("idle_cpu_pct %.3f\n",
+           (double)(bench_cpu_ns() - cpu0) / 1e4 / (double)ms);
+}
+
 /* Prints the rss_* lines for `workers` workers started since rss_before. */
 static inline void bench_print_rss(long rss_before, size_t workers)
 {
@@ -123,7 +147,8 @@ static inline long bench_arg(int argc, char **argv, int i, long min, long max)
 static inline void bench_usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s pertask N | latency N GAP_US | fanout N MS | rss N\n",
+            "usage: %s pertask N | latency N GAP_US | fanout N MS | rss N | "
+            "idle MS\n",
             prog);
     exit(2);
 }

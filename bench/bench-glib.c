@@ -170,6 +170,20 @@ static void bench_latency(size_t n, int64_t gap_us)
     free(ns);
 }
 
+static void bench_idle(long ms)
+{
+    struct job job = { .sleep_ms = 0 };
+    GThreadPool *pool;
+
+    count_init(&job.count, 1);
+    pool = make_pool(&job, 2);
+    for (size_t i = 0; i < 1000; i++)
+        (void)round_trip_ns(pool, &job);
+    bench_print_idle_cpu(ms);
+    g_thread_pool_free(pool, FALSE, TRUE);
+    count_clear(&job.count);
+}
+
 static void bench_fanout(size_t n, long ms)
 {
     struct job job = { .sleep_ms = ms };
@@ -222,6 +236,8 @@ int main(int argc, char **argv)
                      bench_arg(argc, argv, 3, 1, 10000));
     else if (strcmp(what, "rss") == 0)
         bench_rss((size_t)bench_arg(argc, argv, 2, 1, 10000));
+    else if (strcmp(what, "idle") == 0)
+        bench_idle(bench_arg(argc, argv, 2, 1, 10000));
     else
         bench_usage(argv[0]);
     return 0;

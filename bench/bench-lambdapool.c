@@ -155,6 +155,16 @@ static void bench_fanout(size_t n, long ms)
     lp_executor_destroy(ex);
 }
 
+static void bench_idle(long ms)
+{
+    lp_executor *ex = make_pool(2);
+
+    for (size_t i = 0; i < 1000; i++)
+        (void)round_trip_ns(ex);
+    bench_print_idle_cpu(ms);
+    lp_executor_destroy(ex);
+}
+
 static void bench_rss(size_t n)
 {
     struct bench_gate gate;
@@ -185,6 +195,8 @@ int main(int argc, char **argv)
                      bench_arg(argc, argv, 3, 1, 10000));
     else if (strcmp(what, "rss") == 0)
         bench_rss((size_t)bench_arg(argc, argv, 2, 1, 10000));
+    else if (strcmp(what, "idle") == 0)
+        bench_idle(bench_arg(argc, argv, 2, 1, 10000));
     else
         bench_usage(argv[0]);
     return 0;

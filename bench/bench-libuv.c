@@ -131,6 +131,14 @@ static void bench_latency(uv_loop_t *loop, size_t n, int64_t gap_us)
     free(ns);
 }
 
+static void bench_idle(uv_loop_t *loop, long ms)
+{
+    set_pool_size(2);
+    for (size_t i = 0; i < 1000; i++)
+        (void)round_trip_ns(loop);
+    bench_print_idle_cpu(ms);
+}
+
 static void bench_fanout(uv_loop_t *loop, size_t n, long ms)
 {
     int64_t t0;
@@ -179,6 +187,8 @@ int main(int argc, char **argv)
                      bench_arg(argc, argv, 3, 1, 10000));
     else if (strcmp(what, "rss") == 0)
         bench_rss(&loop, (size_t)bench_arg(argc, argv, 2, 1, 1024));
+    else if (strcmp(what, "idle") == 0)
+        bench_idle(&loop, bench_arg(argc, argv, 2, 1, 10000));
     else
         bench_usage(argv[0]);
     uv_loop_close(&loop);

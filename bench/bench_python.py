@@ -4,7 +4,7 @@
 Same measurements and output as the C programs (see bench-common.h):
 one `<key> <value>` line per figure, one measurement per run.
 
-  bench_python.py pertask N | latency N GAP_US | fanout N MS | rss N
+  bench_python.py pertask N | latency N GAP_US | fanout N MS | rss N | idle MS
 """
 import sys
 import threading
@@ -80,6 +80,15 @@ def bench_rss(n):
         print("rss_peak_kib_per_worker %.2f" % ((hwm_after - rss_before) / workers))
 
 
+def bench_idle(ms):
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        for _ in range(1000):
+            ex.submit(noop).result()
+        cpu0 = time.process_time_ns()
+        time.sleep(ms / 1e3)
+        print("idle_cpu_pct %.3f" % ((time.process_time_ns() - cpu0) / 1e4 / ms))
+
+
 def arg(i, lo, hi):
     try:
         v = int(sys.argv[i])
@@ -92,7 +101,7 @@ def arg(i, lo, hi):
 
 def usage():
     sys.stderr.write("usage: bench_python.py pertask N | latency N GAP_US | "
-                     "fanout N MS | rss N\n")
+                     "fanout N MS | rss N | idle MS\n")
     sys.exit(2)
 
 
@@ -106,6 +115,8 @@ def main():
         bench_fanout(arg(2, 1, 10000), arg(3, 1, 10000))
     elif what == "rss":
         bench_rss(arg(2, 1, 10000))
+    elif what == "idle":
+        bench_idle(arg(2, 1, 10000))
     else:
         usage()
 

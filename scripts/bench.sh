@@ -16,6 +16,7 @@
 #   LP_BENCH_FANOUT     fan-out sizes ("3 100 1000")
 #   LP_BENCH_SLEEP_MS   each fan-out task's sleep (100)
 #   LP_BENCH_RSS_WORKERS idle workers for the RSS figure (1000)
+#   LP_BENCH_IDLE_MS    idle window for the idle-CPU figure (500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -30,6 +31,7 @@ WAKE_GAP_US=${LP_BENCH_WAKE_GAP_US:-2000}
 FANOUT=${LP_BENCH_FANOUT:-3 100 1000}
 SLEEP_MS=${LP_BENCH_SLEEP_MS:-100}
 RSS_WORKERS=${LP_BENCH_RSS_WORKERS:-1000}
+IDLE_MS=${LP_BENCH_IDLE_MS:-500}
 RUN_TIMEOUT=120
 
 peers=(lambdapool python glib libuv)
@@ -221,6 +223,14 @@ done
 ratios "rss per idle worker" rss.rss_peak_kib_per_worker
 
 echo
+echo "== idle: CPU used by a 2-worker pool during ${IDLE_MS} ms with no work, right"
+echo "   after 1000 round trips (% of one core; no ratio: every peer is near 0)"
+for p in "${peers[@]}"; do
+    have "$p" && measure "$p" idle. idle "$IDLE_MS"
+done
+for p in "${peers[@]}"; do show "$p" idle.idle_cpu_pct "% of a core"; done
+
+echo
 echo "== targets (issue 2)"
 lp() { echo "${fig[lambdapool $1]:-}"; }
 ratio_of() {
@@ -247,6 +257,8 @@ target "fan-out $last_n x ${SLEEP_MS} ms on $last_n workers <= 1.10x (warm)" \
     "$(lp "fan$last_n.fanout_warm_x")" "<=" 1.10
 target "peak RSS growth per idle worker <= 16 KiB" \
     "$(lp rss.rss_peak_kib_per_worker)" "<=" 16
+target "an idle pool burns no CPU (<= 1% of a core, in %)" \
+    "$(lp idle.idle_cpu_pct)" "<=" 1
 
 echo
 echo "bench: done in $(($(date +%s) - start)) s"

@@ -12,6 +12,7 @@ if [ "${1:-}" = --script ]; then
     out=$(LP_BENCH_TASKS=2000 LP_BENCH_PY_TASKS=200 LP_BENCH_REPEAT=1 \
         LP_BENCH_RT_ITERS=50 LP_BENCH_WAKE_ITERS=5 LP_BENCH_WAKE_GAP_US=500 \
         LP_BENCH_FANOUT="2 8" LP_BENCH_SLEEP_MS=5 LP_BENCH_RSS_WORKERS=8 \
+        LP_BENCH_IDLE_MS=20 \
         timeout 60 "$2/scripts/bench.sh" "$3" 2>&1)
     rc=$?
     [ $rc -eq 0 ] || { echo "bench-smoke: bench.sh exited $rc" >&2; fail=1; }
@@ -57,6 +58,7 @@ for prog in "$@"; do
     expect "$prog" "fanout 8 5" fanout_cold_x fanout_warm_x
     expect "$prog" "rss 16" workers rss_idle_kib_per_worker \
         rss_peak_kib_per_worker
+    expect "$prog" "idle 20" idle_cpu_pct
     if $prog nonsense >/dev/null 2>&1; then
         echo "bench-smoke: $prog accepted a bad measurement name" >&2
         fail=1
