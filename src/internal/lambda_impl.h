@@ -1,0 +1,152 @@
+/*
+ * Lambda runtime internals shared by lambda_runtime.c (the loop),
+ * lambda_api.c (HTTP over libcurl), lambda_parse.c (everything the Runtime
+ * API sends: header lines, deadline, request id; the error JSON we send) and
+ * lambda_context.c (the handler-facing calls). The parser entry points are
+ * also what tests/fuzz/fuzz-runtime-*.c feed.
+ */
+#ifndef LP_INTERNAL_LAMBDA_IMPL_H
+#define LP_INTERNAL_LAMBDA_IMPL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lambdapool/lambda.h"
+
+/* A request id is at most this long and made of [A-Za-z0-9._:-]. */
+#define LP__LAMBDA_ID_MAX 128
+/* Header values beyond this size are dropped with a warning. */
+#define LP__LAMBDA_HEADER_VALUE_MAX (64 * 1024)
+/* Error messages beyond this are truncated. */
+#define LP__LAMBDA_MESSAGE_MAX 4096
+/* Default cap on an event. */
+#define LP__LAMBDA_EVENT_MAX_DEFAULT ((size_t)32 * 1024 * 1024)
+
+/* ---- Parsing what the API sends (lambda_parse.c) ------------------------ */
+
+/* The headers of one GET next answer. Strings are owned (lp__malloc). */
+struct lp__lambda_headers {
+    long status;         /* from the status line; 0 before one was seen */
+    char *request_id;    /* NULL if missing */
+    bool request_id_bad; /* present but over-long or bad characters */
+    char *arn, *trace_id, *tenant_id, *client_context, *cognito_identity;
+    char *deadline_raw; /* Lambda-Runtime-Deadline-Ms as sent */
+    bool oom;           /* an allocation failed while parsing */
+    unsigned dropped;   /* header values dropped as too long */
+};
+
+void lp__lambda_headers_init(struct lp__lambda_headers *h);
+void lp__lambda_headers_clear(struct lp__lambda_headers *h);
+
+/*
+ * Feeds one raw header line as libcurl gives it ("Name: value\r\n", a status
+ * line "HTTP/1.1 200 OK\r\n", or the blank line). A status line resets what
+ * was gathered (a new response starts). Never fails: what cannot be
+ * understood is ignored or marked (request_id_bad, oom, dropped).
+ */
+void lp__lambda_header_line(struct lp__lambda_headers *h, const char *line,
+                            size_t len);
+
+/* True if `id` is a request id we can put in a URL path (see ID_MAX). */
+bool lp__lambda_request_id_ok(const char *id, size_t len);
+
+/*
+ * Parses Lambda-Runtime-Deadline-Ms: true with *epoch_ms set when `raw` is
+ * a decimal integer within a day of `now_epoch_ms` (Lambda's longest limits
+ * are far shorter); false otherwise (missing, garbage, or an emulator's
+ * relative number such as "5000").
+ */
+bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
+                               int64_t *epoch_ms);
+
+/*
+ * Builds the error document {"errorMessage","errorType","stackTrace":[]}.
+ * Invalid UTF-8 becomes '?'. On LP_OK *out is owned (lp__free); LP_ENOMEM.
+ */
+lp_status lp__lambda_error_json(const char *error_type, const char *message,
+                                char **out, size_t *out_len);
+
+/* Copies s[0..len-1] replacing bytes that are not valid UTF-8 (and NULs)
+ * with '?'. NULL on allocation failure. */
+char *lp__lambda_utf8_sanitize(const char *s, size_t len);
+
+/* ---- HTTP (lambda_api.c) ---------------------------------------------- */
+
+struct lp__lambda_api;
+
+/* Outcome of one request to the Runtime API. */
+struct lp__lambda_result {
+    lp_status st;     /* LP_OK: got an HTTP answer (see http_status) */
+    long http_status; /* 0 if no answer */
+    int curl_code;    /* CURLcode when st is LP_EHTTP */
+    char detail[256]; /* a readable reason for logs */
+};
+
+/* The event of one GET next. */
+struct lp__lambda_next {
+    struct lp__lambda_headers headers;
+    char *body; /* owned; NUL-terminated */
+    size_t len;
+    bool too_big;
+};
+
+/*
+ * One connection to the API (one libcurl easy handle), for one loop; not
+ * thread safe. `stop` (may be NULL) is polled while a transfer waits so that
+ * another loop can end this one.
+ */
+lp_status lp__lambda_api_create(const char *host_port, size_t max_event,
+                                const _Atomic bool *stop,
+                                struct lp__lambda_api **out);
+void lp__lambda_api_destroy(struct lp__lambda_api *api);
+
+/* GET /runtime/invocation/next (no timeout). Clears and fills *next. */
+void lp__lambda_api_next(struct lp__lambda_api *api,
+                         struct lp__lambda_next *next,
+                         struct lp__lambda_result *res);
+void lp__lambda_next_clear(struct lp__lambda_next *next);
+
+/*
+ * POST `path` (after /2018-06-01) with the body; error_type non-NULL adds
+ * Lambda-Runtime-Function-Error-Type.
+ */
+void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
+                         const void *body, size_t len, const char *error_type,
+                         struct lp__lambda_result *res);
+
+/* curl_global_init once per process. LP_EHTTP if libcurl refused. */
+lp_status lp__lambda_curl_init(void);
+
+/* Writes "lambdapool: <message>\n" to stderr in one write. */
+void lp__lambda_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- The invocation (lambda_context.c) ---------------------------------- */
+
+struct lp_lambda_invocation {
+    uint32_t magic;
+    const char *event;
+    size_t event_len;
+    bool failed;
+    char *error_type; /* owned when failed */
+    char *message;    /* owned when failed */
+    bool replied;
+    char *reply; /* owned */
+    size_t reply_len;
+};
+
+#define LP__LAMBDA_INV_MAGIC 0x6c706c69u /* "lpli" */
+
+void lp__lambda_invocation_init(struct lp_lambda_invocation *inv,
+                                const char *event, size_t len);
+void lp__lambda_invocation_clear(struct lp_lambda_invocation *inv);
+void lp__lambda_invocation_failv(struct lp_lambda_invocation *inv,
+                                 const char *error_type, const char *fmt,
+                                 va_list ap);
+
+struct lp_lambda_init {
+    struct lp_lambda_invocation inv; /* reuses the failure record */
+};
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * The Runtime API over libcurl: one easy handle per loop, reused for every
+ * request so that the connection stays open (HTTP/1.1 keep-alive), with the
+ * options aws-lambda-cpp settled on: no timeout on transfers (GET next
+ * blocks until Lambda has an event, and the process may be frozen meanwhile;
+ * a timeout would fire on thaw), CURLOPT_NOSIGNAL (we run on many threads),
+ * TCP_NODELAY, and no proxy whatever the environment says. POSTs send no
+ * "Expect: 100-continue", which would cost a round trip on large answers.
+ *
+ * Header lines go straight to lp__lambda_header_line (lambda_parse.c); the
+ * body grows in one buffer capped at the configured event size. When a stop
+ * flag is given, libcurl's progress callback polls it (about once a second
+ * while a transfer waits), which is how one loop ends the others.
+ */
+#include "internal/lambda_impl.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/alloc.h"
+
+#define API_VERSION "/2018-06-01"
+#define HOST_MAX    256
+
+struct lp__lambda_api {
+    CURL *curl;
+    const _Atomic bool *stop;
+    size_t max_event;
+    char base[HOST_MAX + 32]; /* http://host:port/2018-06-01 */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_code = CURLE_FAILED_INIT;
+
+/*
+ * pthread_once directly: sync.h has no once helper, and this is the single
+ * process-wide initialisation the library does (DESIGN.md: "no hidden global
+ * state except what libcurl demands").
+ */
+static void curl_init_once(void)
+{
+    curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+lp_status lp__lambda_curl_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_init_code == CURLE_OK ? LP_OK : LP_EHTTP;
+}
+
+void lp__lambda_log(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    int n = snprintf(buf, sizeof(buf), "lambdapool: ");
+
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    /* One write, so lines from several loops do not interleave. */
+    if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+        /* Nowhere left to report it. */
+    }
+}
+
+static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const _Atomic bool *stop = arg;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(stop) ? 1 : 0;
+}
+
+lp_status lp__lambda_api_create(const char *host_port, size_t max_event,
+                                const _Atomic bool *stop,
+                                struct lp__lambda_api **out)
+{
+    struct lp__lambda_api *api;
+
+    *out = NULL;
+    if (host_port == NULL || host_port[0] == '\0' ||
+        strlen(host_port) > HOST_MAX)
+        return LP_EINVAL;
+    if (lp__lambda_curl_init() != LP_OK)
+        return LP_EHTTP;
+    api = lp__calloc(1, sizeof(*api));
+    if (api == NULL)
+        return LP_ENOMEM;
+    api->curl = curl_easy_init();
+    if (api->curl == NULL) {
+        lp__free(api);
+        return LP_ENOMEM;
+    }
+    api->stop = stop;
+    api->max_event = max_event;
+    snprintf(api->base, sizeof(api->base), "http://%s" API_VERSION, host_port);
+
+    curl_easy_setopt(api->curl, CURLOPT_HTTP_VERSION,
+                     (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(api->curl, CURLOPT_TIMEOUT, 0L);
+    curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER, api->errbuf);
+    if (stop != NULL) {
+        curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, (void *)stop);
+    }
+    *out = api;
+    return LP_OK;
+}
+
+void lp__lambda_api_destroy(struct lp__lambda_api *api)
+{
+    if (api == NULL)
+        return;
+    curl_easy_cleanup(api->curl);
+    lp__free(api);
+}
+
+void lp__lambda_next_clear(struct lp__lambda_next *next)
+{
+    lp__lambda_headers_clear(&next->headers);
+    lp__free(next->body);
+    next->body = NULL;
+    next->len = 0;
+    next->too_big = false;
+}
+
+/* A growing buffer for a response body, capped at `max`. */
+struct sink {
+    char *data;
+    size_t len, cap, max;
+    bool truncate; /* past max: keep what fits (true) or fail (false) */
+    bool too_big, oom;
+};
+
+static size_t sink_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *s = arg;
+    size_t add = size * n;
+
+    if (add > s->max - s->len) {
+        s->too_big = true;
+        if (!s->truncate)
+            return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+        if (s->len == s->max)
+            return size * n;
+        add = s->max - s->len;
+    }
+    if (s->len + add + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        char *grown;
+        while (cap < s->len + add + 1)
+            cap *= 2;
+        grown = lp__realloc(s->data, cap);
+        if (grown == NULL) {
+            s->oom = true;
+            return 0;
+        }
+        s->data = grown;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, p, add);
+    s->len += add;
+    s->data[s->len] = '\0';
+    return size * n;
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *arg)
+{
+    lp__lambda_header_line(arg, p, size * n);
+    return size * n;
+}
+
+static size_t discard_header_cb(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+/* Runs the prepared transfer and fills *res. */
+static void perform(struct lp__lambda_api *api, struct lp__lambda_result *res)
+{
+    CURLcode rc;
+
+    api->errbuf[0] = '\0';
+    rc = curl_easy_perform(api->curl);
+    res->curl_code = (int)rc;
+    res->http_status = 0;
+    if (rc != CURLE_OK) {
+        res->st = LP_EHTTP;
+        snprintf(res->detail, sizeof(res->detail), "%s (curl %d%s%.160s)",
+                 curl_easy_strerror(rc), (int)rc, api->errbuf[0] ? ": " : "",
+                 api->errbuf);
+        return;
+    }
+    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &res->http_status);
+    res->st = LP_OK;
+    snprintf(res->detail, sizeof(res->detail), "HTTP %ld", res->http_status);
+}
+
+void lp__lambda_api_next(struct lp__lambda_api *api,
+                         struct lp__lambda_next *next,
+                         struct lp__lambda_result *res)
+{
+    struct sink body = { NULL, 0, 0, api->max_event, false, false, false };
+    char url[sizeof(api->base) + 32];
+
+    lp__lambda_next_clear(next);
+    snprintf(url, sizeof(url), "%s/runtime/invocation/next", api->base);
+    curl_easy_setopt(api->curl, CURLOPT_URL, url);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, &next->headers);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &body);
+    perform(api, res);
+
+    next->too_big = body.too_big;
+    if (body.oom || next->headers.oom) {
+        res->st = LP_ENOMEM;
+        snprintf(res->detail, sizeof(res->detail), "out of memory");
+    }
+    if (body.data == NULL && res->st == LP_OK) {
+        body.data = lp__malloc(1);
+        if (body.data == NULL) {
+            res->st = LP_ENOMEM;
+            snprintf(res->detail, sizeof(res->detail), "out of memory");
+        } else {
+            body.data[0] = '\0';
+        }
+    }
+    next->body = body.data;
+    next->len = body.len;
+}
+
+void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
+                         const void *data, size_t len, const char *error_type,
+                         struct lp__lambda_result *res)
+{
+    struct sink answer = { NULL, 0, 0, 1024, true, false, false };
+    struct curl_slist *hdrs = NULL, *tmp;
+    char url[sizeof(api->base) + LP__LAMBDA_ID_MAX + 64];
+    char line[LP__LAMBDA_ID_MAX * 2 + 64];
+
+    snprintf(url, sizeof(url), "%s%s", api->base, path);
+    tmp = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = tmp ? tmp : hdrs;
+    tmp = tmp ? curl_slist_append(hdrs, "Expect:") : NULL;
+    hdrs = tmp ? tmp : hdrs;
+    if (tmp != NULL && error_type != NULL) {
+        snprintf(line, sizeof(line), "Lambda-Runtime-Function-Error-Type: %s",
+                 error_type);
+        tmp = curl_slist_append(hdrs, line);
+        hdrs = tmp ? tmp : hdrs;
+    }
+    if (tmp == NULL) {
+        curl_slist_free_all(hdrs);
+        res->st = LP_ENOMEM;
+        res->http_status = 0;
+        snprintf(res->detail, sizeof(res->detail), "out of memory");
+        return;
+    }
+    curl_easy_setopt(api->curl, CURLOPT_URL, url);
+    curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, data ? data : "");
+    curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, discard_header_cb);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &answer);
+    perform(api, res);
+    /* A refused POST's body says why (e.g. a 413's errorMessage). */
+    if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
+        snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
+                 res->http_status, answer.data);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    lp__free(answer.data);
+}

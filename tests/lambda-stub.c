@@ -1,0 +1,507 @@
+/*
+ * The fault-injecting Runtime API stub (see lambda-stub.h). Plain sockets
+ * and pthreads: a test fixture, not library code. One mutex guards the
+ * script position and the recorded POSTs; a condition variable wakes
+ * waiters on each POST and at shutdown.
+ */
+#include "lambda-stub.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS 64
+#define MAX_POSTS 4096
+
+struct conn {
+    struct stub *s;
+    int fd;
+    pthread_t thread;
+};
+
+struct stub {
+    int listen_fd;
+    int port;
+    char addr[32];
+    const struct stub_event *events;
+    size_t n_events;
+    pthread_t acceptor;
+    bool started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;                     /* mu */
+    size_t next_event;                 /* mu */
+    size_t nexts;                      /* mu: GET next requests seen */
+    struct conn *conns[MAX_CONNS];     /* mu */
+    size_t n_conns;                    /* mu */
+    struct stub_post posts[MAX_POSTS]; /* mu */
+    size_t n_posts;                    /* mu */
+};
+
+static void die(const char *what)
+{
+    perror(what);
+    abort();
+}
+
+struct stub *stub_create(const struct stub_event *events, size_t n)
+{
+    struct stub *s = calloc(1, sizeof(*s));
+    struct sockaddr_in sa = { 0 };
+    socklen_t sl = sizeof(sa);
+
+    if (s == NULL)
+        die("calloc");
+    s->events = events;
+    s->n_events = n;
+    s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s->listen_fd < 0)
+        die("socket");
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(s->listen_fd, 64) != 0 ||
+        getsockname(s->listen_fd, (struct sockaddr *)&sa, &sl) != 0)
+        die("bind/listen");
+    s->port = ntohs(sa.sin_port);
+    snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    return s;
+}
+
+int stub_port(const struct stub *s)
+{
+    return s->port;
+}
+
+const char *stub_addr(const struct stub *s)
+{
+    return s->addr;
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* A received request; `buf` holds header and body. */
+struct request {
+    char method[8];
+    char path[1024];
+    char error_type[160];
+    char *body;
+    size_t len;
+};
+
+static bool header_value(const char *headers, const char *name, char *out,
+                         size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = headers;
+
+    while ((p = strstr(p, "\r\n")) != NULL) {
+        p += 2;
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1, *e;
+            while (*v == ' ')
+                v++;
+            e = strstr(v, "\r\n");
+            if (e == NULL)
+                return false;
+            snprintf(out, cap, "%.*s", (int)(e - v), v);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads one request; false when the peer closed or on error. */
+static bool read_request(int fd, struct request *rq)
+{
+    size_t cap = 8192, len = 0, want;
+    char *buf = malloc(cap), *end = NULL, cl[32];
+
+    memset(rq, 0, sizeof(*rq));
+    while (buf != NULL && end == NULL) {
+        ssize_t r;
+        if (len + 1 >= cap)
+            goto fail;
+        r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r <= 0)
+            goto fail;
+        len += (size_t)r;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    if (buf == NULL)
+        return false;
+    end[2] = '\0'; /* keep the last header line's CRLF */
+    if (sscanf(buf, "%7s %1023s", rq->method, rq->path) != 2)
+        goto fail;
+    header_value(buf, "Lambda-Runtime-Function-Error-Type", rq->error_type,
+                 sizeof(rq->error_type));
+    want = header_value(buf, "Content-Length", cl, sizeof(cl))
+               ? strtoul(cl, NULL, 10)
+               : 0;
+    rq->body = malloc(want + 1);
+    if (rq->body == NULL)
+        goto fail;
+    rq->len = len - (size_t)(end + 4 - buf);
+    if (rq->len > want)
+        rq->len = want; /* no pipelining from libcurl */
+    memcpy(rq->body, end + 4, rq->len);
+    while (rq->len < want) {
+        ssize_t r = recv(fd, rq->body + rq->len, want - rq->len, 0);
+        if (r <= 0)
+            goto fail;
+        rq->len += (size_t)r;
+    }
+    rq->body[rq->len] = '\0';
+    free(buf);
+    return true;
+fail:
+    free(buf);
+    free(rq->body);
+    rq->body = NULL;
+    return false;
+}
+
+static int64_t epoch_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers GET next with event i (fault applied); false: close. */
+static bool serve_event(int fd, const struct stub_event *ev, size_t i)
+{
+    const char *body = ev->body ? ev->body : "{}";
+    size_t len = ev->len ? ev->len : strlen(body);
+    char head[2048], id[400], deadline[64];
+    int n;
+
+    if (ev->fault == STUB_NEXT_500) {
+        const char *r = "HTTP/1.1 500 Internal Server Error\r\n"
+                        "Content-Length: 0\r\n\r\n";
+        return write_all(fd, r, strlen(r));
+    }
+    if (ev->fault == STUB_NEXT_403) {
+        const char *r = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+        return write_all(fd, r, strlen(r));
+    }
+    if (ev->fault == STUB_NO_REQUEST_ID)
+        id[0] = '\0';
+    else if (ev->fault == STUB_LONG_REQUEST_ID) {
+        memset(id, 'a', 300);
+        snprintf(id + 300, sizeof(id) - 300, "-%zu", i);
+    } else if (ev->fault == STUB_BAD_REQUEST_ID)
+        snprintf(id, sizeof(id), "../req %zu/x", i);
+    else
+        snprintf(id, sizeof(id), "req-%zu", i);
+    if (ev->deadline)
+        snprintf(deadline, sizeof(deadline), "%s", ev->deadline);
+    else
+        snprintf(deadline, sizeof(deadline), "%lld",
+                 (long long)(epoch_ms() + 60000));
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\n"
+                 "Content-Type: application/json\r\n"
+                 "%s%s%s"
+                 "Lambda-Runtime-Deadline-Ms: %s\r\n"
+                 "Lambda-Runtime-Invoked-Function-Arn: "
+                 "arn:aws:lambda:us-east-1:123456789012:function:stub\r\n"
+                 "Lambda-Runtime-Trace-Id: %s\r\n"
+                 "Lambda-Runtime-Aws-Tenant-Id: tenant-7\r\n"
+                 "Lambda-Runtime-Client-Context: {\"client\":1}\r\n"
+                 "%s"
+                 "Content-Length: %zu\r\n\r\n",
+                 id[0] ? "Lambda-Runtime-Aws-Request-Id: " : "", id,
+                 id[0] ? "\r\n" : "", deadline,
+                 ev->trace_id ? ev->trace_id
+                              : "Root=1-5759e988-bd862e3fe1be46a994272793;"
+                                "Sampled=1",
+                 ev->fault == STUB_GARBAGE_HEADERS
+                     ? ": empty name\r\nX-Empty:\r\n"
+                       "Lambda-Runtime-Cognito-Identity:   \r\n"
+                       "lambda-runtime-tenant-id-x: y\r\n"
+                 : ev->fault == STUB_NO_COLON_HEADER ? "NoColonHere\r\n"
+                                                     : "",
+                 len);
+    if (!write_all(fd, head, (size_t)n))
+        return false;
+    if (ev->fault == STUB_NEXT_DROP_BODY) {
+        write_all(fd, body, len / 2);
+        return false;
+    }
+    return write_all(fd, body, len);
+}
+
+static void record_post(struct stub *s, const struct request *rq, char kind,
+                        const char *id, int status)
+{
+    struct stub_post *p;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->n_posts < MAX_POSTS) {
+        p = &s->posts[s->n_posts++];
+        p->kind = kind;
+        snprintf(p->request_id, sizeof(p->request_id), "%s", id);
+        snprintf(p->error_type, sizeof(p->error_type), "%s", rq->error_type);
+        p->body = malloc(rq->len + 1);
+        if (p->body == NULL)
+            die("malloc");
+        memcpy(p->body, rq->body, rq->len + 1);
+        p->len = rq->len;
+        p->status = status;
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum stub_fault fault_of(struct stub *s, const char *id)
+{
+    unsigned long i;
+
+    if (sscanf(id, "req-%lu", &i) == 1 && i < s->n_events)
+        return s->events[i].fault;
+    return STUB_OK;
+}
+
+static bool handle_post(struct stub *s, int fd, const struct request *rq)
+{
+    const char *p = rq->path + strlen("/2018-06-01/runtime/");
+    char id[200] = "";
+    char kind = '?';
+    int status = 202;
+    char resp[256];
+    const char *extra = "";
+
+    if (strcmp(p, "init/error") == 0) {
+        kind = 'i';
+    } else if (strncmp(p, "invocation/", 11) == 0) {
+        const char *slash = strrchr(p, '/');
+        if (slash > p + 11)
+            snprintf(id, sizeof(id), "%.*s", (int)(slash - p - 11), p + 11);
+        kind = strcmp(slash, "/response") == 0 ? 'r' : 'e';
+        if (kind == 'r' && fault_of(s, id) == STUB_RESPONSE_413) {
+            status = 413;
+            extra = "{\"errorMessage\":\"Exceeded maximum allowed payload "
+                    "size (6291556 bytes).\",\"errorType\":"
+                    "\"RequestEntityTooLarge\"}";
+        } else if (kind == 'r' && fault_of(s, id) == STUB_RESPONSE_500) {
+            status = 500;
+        }
+    }
+    record_post(s, rq, kind, id, status);
+    snprintf(resp, sizeof(resp),
+             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             status, strlen(extra), extra);
+    return write_all(fd, resp, strlen(resp));
+}
+
+/* GET next: waits for an event (or shutdown) and serves it. */
+static bool handle_next(struct stub *s, int fd)
+{
+    size_t i;
+
+    pthread_mutex_lock(&s->mu);
+    s->nexts++;
+    while (!s->stopping && s->next_event >= s->n_events)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    i = s->next_event++;
+    pthread_mutex_unlock(&s->mu);
+    return serve_event(fd, &s->events[i], i);
+}
+
+static void *conn_main(void *arg)
+{
+    struct conn *c = arg;
+    struct request rq;
+
+    while (read_request(c->fd, &rq)) {
+        bool keep;
+        if (strcmp(rq.method, "GET") == 0 &&
+            strcmp(rq.path, "/2018-06-01/runtime/invocation/next") == 0)
+            keep = handle_next(c->s, c->fd);
+        else if (strcmp(rq.method, "POST") == 0)
+            keep = handle_post(c->s, c->fd, &rq);
+        else
+            keep = write_all(c->fd,
+                             "HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n", 38);
+        free(rq.body);
+        if (!keep)
+            break;
+    }
+    shutdown(c->fd, SHUT_RDWR);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    struct stub *s = arg;
+
+    for (;;) {
+        struct pollfd pfd = { s->listen_fd, POLLIN, 0 };
+        struct conn *c;
+        int fd, one = 1;
+
+        pthread_mutex_lock(&s->mu);
+        bool stop = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            return NULL;
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            die("calloc");
+        c->s = s;
+        c->fd = fd;
+        pthread_mutex_lock(&s->mu);
+        if (s->n_conns == MAX_CONNS) {
+            pthread_mutex_unlock(&s->mu);
+            close(fd);
+            free(c);
+            continue;
+        }
+        s->conns[s->n_conns++] = c;
+        pthread_mutex_unlock(&s->mu);
+        if (pthread_create(&c->thread, NULL, conn_main, c) != 0)
+            die("pthread_create");
+    }
+}
+
+void stub_start(struct stub *s)
+{
+    if (pthread_create(&s->acceptor, NULL, accept_main, s) != 0)
+        die("pthread_create");
+    s->started = true;
+}
+
+bool stub_wait_posts(struct stub *s, size_t n, int64_t timeout_ms)
+{
+    struct timespec ts;
+    bool ok;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->n_posts < n) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    ok = s->n_posts >= n;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+size_t stub_post_count(struct stub *s)
+{
+    size_t n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->n_posts;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+const struct stub_post *stub_post_get(struct stub *s, size_t i)
+{
+    const struct stub_post *p = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    if (i < s->n_posts)
+        p = &s->posts[i];
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+size_t stub_next_count(struct stub *s)
+{
+    size_t n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->nexts;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void stub_destroy(struct stub *s)
+{
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        for (size_t i = 0; i < s->n_conns; i++)
+            shutdown(s->conns[i]->fd, SHUT_RDWR);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->acceptor, NULL);
+        /* No new connections now; n_conns is stable. */
+        for (size_t i = 0; i < s->n_conns; i++) {
+            pthread_join(s->conns[i]->thread, NULL);
+            close(s->conns[i]->fd);
+            free(s->conns[i]);
+        }
+    }
+    for (size_t i = 0; i < s->n_posts; i++)
+        free(s->posts[i].body);
+    close(s->listen_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+int stub_dead_port(void)
+{
+    struct sockaddr_in sa = { 0 };
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+        die("bind");
+    port = ntohs(sa.sin_port);
+    close(fd); /* bound, never listened: connects are refused */
+    return port;
+}

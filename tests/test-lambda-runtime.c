@@ -1,0 +1,429 @@
+/*
+ * The Runtime API loop against the fault-injecting stub (lambda-stub.c):
+ * normal invocations and the context, handler errors, init errors, and every
+ * fault Lambda's emulators cannot produce. Each case checks what reached the
+ * API (nothing lost silently) and what lp_lambda_run_with returned.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lambda-stub.h"
+#include "lp-test.h"
+
+/* What the handler saw, for the assertions. */
+struct seen {
+    int calls;
+    char request_id[160];
+    char arn[128];
+    char trace_id[128];
+    char trace_env[128];
+    char tenant[32];
+    char client_context[64];
+    int64_t deadline_epoch_ms;
+    lp_deadline deadline;
+    int64_t remaining_ms;
+    unsigned loops_seen; /* bit mask of loop_index */
+};
+
+static void record(struct seen *s, const lp_lambda_context *ctx)
+{
+    const char *env = getenv("_X_AMZN_TRACE_ID");
+
+    s->calls++;
+    snprintf(s->request_id, sizeof(s->request_id), "%s", ctx->request_id);
+    snprintf(s->arn, sizeof(s->arn), "%s", ctx->invoked_function_arn);
+    snprintf(s->trace_id, sizeof(s->trace_id), "%s", ctx->trace_id);
+    snprintf(s->trace_env, sizeof(s->trace_env), "%s", env ? env : "");
+    snprintf(s->tenant, sizeof(s->tenant), "%s", ctx->tenant_id);
+    snprintf(s->client_context, sizeof(s->client_context), "%s",
+             ctx->client_context);
+    s->deadline_epoch_ms = ctx->deadline_epoch_ms;
+    s->deadline = ctx->deadline;
+    s->remaining_ms = lp_lambda_remaining_ms(ctx);
+}
+
+/* Echoes the event; fails when the event is "fail"; no reply for "none". */
+static void echo(lp_lambda_invocation *inv, const lp_lambda_context *ctx,
+                 const char *event, size_t len, void *arg)
+{
+    record(arg, ctx);
+    if (strcmp(event, "fail") == 0) {
+        lp_lambda_fail(inv, "Test.Failure", "asked to fail (%s)",
+                       ctx->request_id);
+        return;
+    }
+    if (strcmp(event, "none") == 0)
+        return;
+    ASSERT_OK(lp_lambda_reply(inv, event, len));
+}
+
+static lp_status run(struct stub *s, uint64_t n, struct seen *seen)
+{
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = n;
+    return lp_lambda_run_with(echo, seen, &o);
+}
+
+/* Checks an error document: JSON with the three fields. */
+static void assert_error_doc(const struct stub_post *p, const char *type)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(p->body, p->len, 0, &err);
+
+    ASSERT_TRUE(doc != NULL);
+    ASSERT_STR_EQ(type, p->error_type);
+    ASSERT_STR_EQ(type, json_string_value(json_object_get(doc, "errorType")));
+    ASSERT_TRUE(json_is_string(json_object_get(doc, "errorMessage")));
+    ASSERT_TRUE(json_is_array(json_object_get(doc, "stackTrace")));
+    json_decref(doc);
+}
+
+TEST(normal_invocations_and_context)
+{
+    struct stub_event ev[5] = { { .body = "{\"n\":0}" },
+                                { .body = "{\"n\":1}" },
+                                { .body = "[1,2]" },
+                                { .body = "\"s\"" },
+                                { .body = "{}" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 5);
+
+    stub_start(s);
+    ASSERT_OK(run(s, 5, &seen));
+    ASSERT_EQ(5, seen.calls);
+    ASSERT_EQ(5, stub_post_count(s));
+    for (size_t i = 0; i < 5; i++) {
+        const struct stub_post *p = stub_post_get(s, i);
+        char want[32];
+        snprintf(want, sizeof(want), "req-%zu", i);
+        ASSERT_EQ('r', p->kind);
+        ASSERT_STR_EQ(want, p->request_id);
+        ASSERT_STR_EQ(ev[i].body, p->body);
+        ASSERT_STR_EQ("", p->error_type);
+    }
+    ASSERT_STR_EQ("req-4", seen.request_id);
+    ASSERT_STR_EQ("arn:aws:lambda:us-east-1:123456789012:function:stub",
+                  seen.arn);
+    ASSERT_TRUE(strncmp(seen.trace_id, "Root=1-", 7) == 0);
+    ASSERT_STR_EQ(seen.trace_id, seen.trace_env); /* one loop: env set */
+    ASSERT_STR_EQ("tenant-7", seen.tenant);
+    ASSERT_STR_EQ("{\"client\":1}", seen.client_context);
+    /* now + 60 s, minus the 250 ms margin */
+    ASSERT_TRUE(seen.deadline_epoch_ms > 0);
+    ASSERT_TRUE(seen.deadline != LP_DEADLINE_NEVER);
+    ASSERT_LE(lp_deadline_remaining_ms(seen.deadline), 59750);
+    ASSERT_GE(lp_deadline_remaining_ms(seen.deadline), 50000);
+    ASSERT_LE(seen.remaining_ms, 60000);
+    ASSERT_GE(seen.remaining_ms, 50000);
+    stub_destroy(s);
+}
+
+TEST(handler_error_keeps_loop_going)
+{
+    struct stub_event ev[3] = { { .body = "fail" },
+                                { .body = "ok" },
+                                { .body = "none" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 3);
+    const struct stub_post *p;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 3, &seen));
+    ASSERT_EQ(3, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('e', p->kind);
+    ASSERT_STR_EQ("req-0", p->request_id);
+    assert_error_doc(p, "Test.Failure");
+    ASSERT_TRUE(strstr(p->body, "asked to fail (req-0)") != NULL);
+    p = stub_post_get(s, 1);
+    ASSERT_EQ('r', p->kind);
+    ASSERT_STR_EQ("ok", p->body);
+    p = stub_post_get(s, 2); /* no reply: JSON null */
+    ASSERT_EQ('r', p->kind);
+    ASSERT_STR_EQ("null", p->body);
+    stub_destroy(s);
+}
+
+static void failing_init(lp_lambda_init *init, void *arg)
+{
+    (void)arg;
+    lp_lambda_init_fail(init, "Runtime.ConfigInvalid", "missing %s",
+                        "TABLE_NAME");
+}
+
+TEST(init_error_is_posted)
+{
+    struct stub_event ev[1] = { { .body = "{}" } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 1);
+    const struct stub_post *p;
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.init = failing_init;
+    ASSERT_STATUS(LP_ETASK, lp_lambda_run_with(echo, &seen, &o));
+    ASSERT_EQ(0, seen.calls);
+    ASSERT_EQ(0, stub_next_count(s));
+    ASSERT_EQ(1, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('i', p->kind);
+    assert_error_doc(p, "Runtime.ConfigInvalid");
+    ASSERT_TRUE(strstr(p->body, "missing TABLE_NAME") != NULL);
+    /* The direct form, for a main() that fails before the loop. */
+    ASSERT_OK(lp_lambda_report_init_error(stub_addr(s), NULL, "boom\xff"));
+    p = stub_post_get(s, 1);
+    assert_error_doc(p, "Unhandled");
+    ASSERT_TRUE(strstr(p->body, "boom?") != NULL);
+    stub_destroy(s);
+}
+
+TEST(response_413_becomes_error)
+{
+    struct stub_event ev[2] = { { .fault = STUB_RESPONSE_413, .body = "big" },
+                                { .body = "after" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+    const struct stub_post *p;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 2, &seen));
+    ASSERT_EQ(3, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('r', p->kind);
+    ASSERT_EQ(413, p->status);
+    p = stub_post_get(s, 1);
+    ASSERT_EQ('e', p->kind);
+    ASSERT_STR_EQ("req-0", p->request_id);
+    assert_error_doc(p, "Function.ResponseSizeTooLarge");
+    p = stub_post_get(s, 2);
+    ASSERT_STR_EQ("req-1", p->request_id);
+    ASSERT_STR_EQ("after", p->body);
+    stub_destroy(s);
+}
+
+TEST(next_500_exits_promptly)
+{
+    struct stub_event ev[2] = { { .fault = STUB_NEXT_500 }, { .body = "x" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+    int64_t t0 = lp_test_now_ms();
+
+    stub_start(s);
+    ASSERT_STATUS(LP_EHTTP, run(s, 0, &seen));
+    ASSERT_LE(lp_test_now_ms() - t0, 5000);
+    ASSERT_EQ(0, seen.calls);
+    ASSERT_EQ(1, stub_next_count(s)); /* no retry after a 500 */
+    ASSERT_EQ(0, stub_post_count(s));
+    stub_destroy(s);
+}
+
+TEST(next_403_exits)
+{
+    struct stub_event ev[1] = { { .fault = STUB_NEXT_403 } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 1);
+
+    stub_start(s);
+    ASSERT_STATUS(LP_EHTTP, run(s, 0, &seen));
+    ASSERT_EQ(0, seen.calls);
+    stub_destroy(s);
+}
+
+TEST(response_500_exits)
+{
+    struct stub_event ev[2] = { { .fault = STUB_RESPONSE_500, .body = "a" },
+                                { .body = "b" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    ASSERT_STATUS(LP_EHTTP, run(s, 0, &seen));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_EQ(1, stub_post_count(s));
+    stub_destroy(s);
+}
+
+TEST(connection_refused_exits)
+{
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct seen seen = { 0 };
+    char addr[32];
+    int64_t t0 = lp_test_now_ms();
+
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", stub_dead_port());
+    o.runtime_api = addr;
+    ASSERT_STATUS(LP_EHTTP, lp_lambda_run_with(echo, &seen, &o));
+    ASSERT_LE(lp_test_now_ms() - t0, 5000);
+    ASSERT_EQ(0, seen.calls);
+    ASSERT_STATUS(LP_EHTTP,
+                  lp_lambda_report_init_error(addr, "X.Y", "unreachable"));
+}
+
+TEST(dropped_body_is_answered_and_loop_goes_on)
+{
+    struct stub_event ev[2] = { { .fault = STUB_NEXT_DROP_BODY,
+                                  .body = "{\"long\":\"0123456789\"}" },
+                                { .body = "next" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+    const struct stub_post *p;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 2, &seen));
+    ASSERT_EQ(1, seen.calls); /* the handler never saw half an event */
+    ASSERT_EQ(2, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('e', p->kind);
+    ASSERT_STR_EQ("req-0", p->request_id);
+    assert_error_doc(p, "Runtime.EventIncomplete");
+    p = stub_post_get(s, 1);
+    ASSERT_STR_EQ("req-1", p->request_id);
+    ASSERT_STR_EQ("next", p->body);
+    stub_destroy(s);
+}
+
+static void bad_id_case(enum stub_fault fault)
+{
+    struct stub_event ev[2] = { { .fault = fault }, { .body = "x" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    ASSERT_STATUS(LP_EPROTO, run(s, 0, &seen));
+    ASSERT_EQ(0, seen.calls);
+    ASSERT_EQ(0, stub_post_count(s));
+    stub_destroy(s);
+}
+
+TEST(missing_request_id_exits)
+{
+    bad_id_case(STUB_NO_REQUEST_ID);
+}
+
+TEST(overlong_request_id_exits)
+{
+    bad_id_case(STUB_LONG_REQUEST_ID);
+}
+
+TEST(malformed_request_id_exits)
+{
+    bad_id_case(STUB_BAD_REQUEST_ID);
+}
+
+TEST(garbage_headers_and_implausible_deadline)
+{
+    struct stub_event ev[4] = {
+        { .fault = STUB_NO_COLON_HEADER, .body = "z" },
+        { .fault = STUB_GARBAGE_HEADERS, .deadline = "5000", .body = "a" },
+        { .deadline = "", .body = "b" },
+        { .deadline = "12abc", .trace_id = "", .body = "c" }
+    };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 4);
+    const struct stub_post *p;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 4, &seen));
+    ASSERT_EQ(3, seen.calls);
+    ASSERT_EQ(4, stub_post_count(s));
+    /* libcurl refuses a header line without a colon: answered, not lost. */
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('e', p->kind);
+    ASSERT_STR_EQ("req-0", p->request_id);
+    assert_error_doc(p, "Runtime.EventUnreadable");
+    ASSERT_STR_EQ("a", stub_post_get(s, 1)->body);
+    ASSERT_STR_EQ("c", stub_post_get(s, 3)->body);
+    /* No deadline: never an instant timeout. */
+    ASSERT_EQ(0, seen.deadline_epoch_ms);
+    ASSERT_TRUE(seen.deadline == LP_DEADLINE_NEVER);
+    ASSERT_TRUE(seen.remaining_ms == INT64_MAX);
+    ASSERT_STR_EQ("", seen.trace_id);
+    ASSERT_STR_EQ("", seen.trace_env); /* unset when absent */
+    stub_destroy(s);
+}
+
+TEST(event_too_large_is_answered)
+{
+    static char big[5000];
+    struct stub_event ev[2] = { { .body = big }, { .body = "small" } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct seen seen = { 0 };
+    struct stub *s;
+
+    memset(big, 'x', sizeof(big) - 1);
+    s = stub_create(ev, 2);
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 2;
+    o.max_event_bytes = 1000;
+    ASSERT_OK(lp_lambda_run_with(echo, &seen, &o));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_EQ(2, stub_post_count(s));
+    assert_error_doc(stub_post_get(s, 0), "Runtime.EventTooLarge");
+    ASSERT_STR_EQ("small", stub_post_get(s, 1)->body);
+    stub_destroy(s);
+}
+
+TEST(bad_arguments)
+{
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct seen seen = { 0 };
+
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_run_with(NULL, NULL, NULL));
+    o.runtime_api = "";
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_run_with(echo, &seen, &o));
+    o.runtime_api = "127.0.0.1:1";
+    o.max_concurrency = -1;
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_run_with(echo, &seen, &o));
+    o.max_concurrency = 0;
+    o.deadline_margin_ms = -5;
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_run_with(echo, &seen, &o));
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_reply(NULL, "x", 1));
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_event_json(NULL, NULL));
+    lp_lambda_fail(NULL, "X", "no crash");
+    lp_lambda_init_fail(NULL, "X", "no crash");
+    ASSERT_EQ(0, lp_lambda_cancel_pending(NULL, 3));
+    ASSERT_TRUE(lp_lambda_remaining_ms(NULL) == INT64_MAX);
+    ASSERT_STATUS(LP_EINVAL, lp_lambda_gather(NULL, NULL, 0, NULL, NULL));
+}
+
+/* JSON in, JSON out, through the helpers. */
+static void json_handler(lp_lambda_invocation *inv,
+                         const lp_lambda_context *ctx, const char *event,
+                         size_t len, void *arg)
+{
+    json_t *in, *out;
+
+    (void)ctx, (void)event, (void)len, (void)arg;
+    if (lp_lambda_event_json(inv, &in) != LP_OK) {
+        lp_lambda_fail(inv, "Runtime.InvalidEvent", "event is not JSON");
+        return;
+    }
+    out = json_pack("{s:I}", "n",
+                    json_integer_value(json_object_get(in, "n")) + 1);
+    ASSERT_OK(lp_lambda_reply_json(inv, out));
+    json_decref(out);
+    json_decref(in);
+}
+
+TEST(json_helpers)
+{
+    struct stub_event ev[2] = { { .body = "{\"n\": 41}" },
+                                { .body = "{not json" } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 2;
+    ASSERT_OK(lp_lambda_run_with(json_handler, NULL, &o));
+    ASSERT_STR_EQ("{\"n\":42}", stub_post_get(s, 0)->body);
+    assert_error_doc(stub_post_get(s, 1), "Runtime.InvalidEvent");
+    stub_destroy(s);
+}
+
+LP_TEST_MAIN()
