@@ -1,0 +1,62 @@
+/*
+ * Between the process pool's parent side (process_pool.c) and its child
+ * side (process_worker.c): the fork server's control messages and the
+ * configuration both sides share.
+ *
+ * The parent and the fork server talk over one socketpair with fixed-size
+ * 16-byte messages. Parent to server: SPAWN (start a worker for `slot`),
+ * KILL (SIGKILL worker `pid`), KILL_ALL, QUIT (reap every worker, then
+ * exit). Server to parent: SPAWNED (pid, slot, and the parent's end of the
+ * worker's socketpair passed with SCM_RIGHTS), SPAWN_FAILED (value: errno),
+ * EXITED (pid, value: the wait status).
+ */
+#ifndef LP_INTERNAL_PROCESS_H
+#define LP_INTERNAL_PROCESS_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Descriptor numbers inside the children. */
+#define LP__SERVER_CTL_FD 3
+#define LP__WORKER_FD     3
+
+enum lp__ctl_type {
+    LP__CTL_SPAWN = 1,
+    LP__CTL_KILL = 2,
+    LP__CTL_KILL_ALL = 3,
+    LP__CTL_QUIT = 4,
+    LP__CTL_SPAWNED = 5,
+    LP__CTL_SPAWN_FAILED = 6,
+    LP__CTL_EXITED = 7
+};
+
+struct lp__ctl_msg {
+    uint32_t type;
+    int32_t pid;
+    int32_t value;
+    uint32_t slot;
+};
+
+struct lp__proc_config {
+    int workers; /* started at once, slots 0..workers-1 */
+    unsigned max_tasks_per_child;
+    int (*initializer)(void *arg);
+    void *initializer_arg;
+    uint64_t max_payload;
+};
+
+/*
+ * Forks the fork server with every signal blocked (workers get back the
+ * calling thread's mask); `ctl_fd` is the server's
+ * end of the control socketpair (closed in the parent by the caller).
+ * Returns the pid, or -1 with errno set. In the child, never returns.
+ */
+pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd);
+
+/* Sends or receives exactly one control message; 0, or -1 with errno
+ * (EPIPE/ECONNRESET: peer gone; 0 bytes at a message boundary: ENODATA). */
+int lp__ctl_send(int fd, const struct lp__ctl_msg *m, int pass_fd);
+int lp__ctl_recv(int fd, struct lp__ctl_msg *m, int *passed_fd);
+
+#endif

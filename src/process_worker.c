@@ -1,0 +1,484 @@
+/*
+ * The process pool's child side: the fork server and the worker loop.
+ *
+ * The fork server is forked from the (possibly multi-threaded) parent at
+ * pool creation and from then on makes only async-signal-safe calls: it
+ * keeps descriptors 0-2 and its control socket, closes everything else,
+ * blocks every signal, hears SIGCHLD through a signalfd, and serves the
+ * parent's SPAWN/KILL/KILL_ALL/QUIT messages (process.h). Each worker is
+ * forked from this single-threaded server, so no lock another parent thread
+ * held can be inherited in a state a worker cannot see through; the server
+ * reaps every worker and reports its wait status to the parent.
+ *
+ * A worker reads TASKS frames from descriptor 3, runs each entry's bytes
+ * function with a frame-encoding lp_task, and writes one RESULT or FAIL
+ * frame per entry, flushed once per TASKS frame. It ends with _exit(): on
+ * EOF from the parent, after max_tasks_per_child frames, or when the
+ * initializer fails (after an INIT_FAIL frame). It never runs atexit
+ * handlers of the parent and never creates threads.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "frame.h"
+#include "process.h"
+#include "task.h"
+
+#define MAX_CHILDREN   1024
+#define OUT_BUF_SIZE   (64 * 1024)
+#define MESSAGE_MAX    1024
+#define EXIT_BAD_FRAME 70
+
+/* ---- control messages ---------------------------------------------------- */
+
+int lp__ctl_send(int fd, const struct lp__ctl_msg *m, int pass_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = { (void *)m, sizeof(*m) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+
+    if (pass_fd >= 0) {
+        memset(&u, 0, sizeof(u));
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof(u.buf);
+        CMSG_FIRSTHDR(&msg)->cmsg_level = SOL_SOCKET;
+        CMSG_FIRSTHDR(&msg)->cmsg_type = SCM_RIGHTS;
+        CMSG_FIRSTHDR(&msg)->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(CMSG_FIRSTHDR(&msg)), &pass_fd, sizeof(int));
+    }
+    do {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    /* Messages are 16 bytes on a stream socket: one send takes them whole
+     * unless the peer is gone. */
+    if (n != (ssize_t)sizeof(*m))
+        return -1;
+    return 0;
+}
+
+int lp__ctl_recv(int fd, struct lp__ctl_msg *m, int *passed_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = { m, sizeof(*m) };
+    struct msghdr msg = { .msg_iov = &iov,
+                          .msg_iovlen = 1,
+                          .msg_control = u.buf,
+                          .msg_controllen = sizeof(u.buf) };
+    struct cmsghdr *c;
+    ssize_t n;
+    size_t got = 0;
+
+    *passed_fd = -1;
+    while (got < sizeof(*m)) {
+        iov.iov_base = (char *)m + got;
+        iov.iov_len = sizeof(*m) - got;
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = got == 0 ? ENODATA : EPROTO;
+            return -1;
+        }
+        for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+        msg.msg_control = NULL;
+        msg.msg_controllen = 0;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+struct worker_task {
+    struct lp_task base;
+    uint64_t max_payload;
+    void *reply; /* owned */
+    size_t reply_len;
+    bool failed;
+    int code, sys_errno;
+    char message[MESSAGE_MAX];
+};
+
+static void worker_fail(lp_task *task, int code, int sys_errno, const char *fmt,
+                        va_list ap)
+{
+    struct worker_task *t = (struct worker_task *)task;
+
+    if (t->failed)
+        return;
+    t->failed = true;
+    t->code = code;
+    t->sys_errno = sys_errno;
+    vsnprintf(t->message, sizeof(t->message), fmt != NULL ? fmt : "task failed",
+              ap);
+}
+
+static lp_status worker_reply(lp_task *task, const void *data, size_t len)
+{
+    struct worker_task *t = (struct worker_task *)task;
+    void *copy;
+
+    if (len > t->max_payload)
+        return LP_ETOOBIG;
+    copy = lp__malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return LP_ENOMEM;
+    if (len > 0)
+        memcpy(copy, data, len);
+    lp__free(t->reply);
+    t->reply = copy;
+    t->reply_len = len;
+    return LP_OK;
+}
+
+static const struct lp__task_ops worker_ops = { worker_fail, worker_reply };
+
+struct worker {
+    int fd;
+    const struct lp__proc_config *cfg;
+    unsigned char out[OUT_BUF_SIZE];
+    size_t out_len;
+};
+
+/* Writes every byte or ends the worker: the parent is gone. */
+static void send_all(int fd, struct iovec *iov, int cnt)
+{
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+    ssize_t n;
+
+    while (msg.msg_iovlen > 0) {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            _exit(0);
+        while (msg.msg_iovlen > 0 && (size_t)n >= msg.msg_iov->iov_len) {
+            n -= (ssize_t)msg.msg_iov->iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen > 0) {
+            msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
+            msg.msg_iov->iov_len -= (size_t)n;
+        }
+    }
+}
+
+static void flush_out(struct worker *w)
+{
+    struct iovec iov = { w->out, w->out_len };
+
+    if (w->out_len > 0)
+        send_all(w->fd, &iov, 1);
+    w->out_len = 0;
+}
+
+/* Queues one frame; a large body is sent from where it is, uncopied. */
+static void put_frame(struct worker *w, const struct lp__frame_header *h,
+                      const void *body)
+{
+    unsigned char hdr[LP__FRAME_HEADER_SIZE];
+    struct iovec iov[2];
+
+    lp__frame_encode_header(hdr, h);
+    if (h->len + sizeof(hdr) > sizeof(w->out) - w->out_len)
+        flush_out(w);
+    if (h->len + sizeof(hdr) <= sizeof(w->out)) {
+        memcpy(w->out + w->out_len, hdr, sizeof(hdr));
+        if (h->len > 0)
+            memcpy(w->out + w->out_len + sizeof(hdr), body, (size_t)h->len);
+        w->out_len += sizeof(hdr) + (size_t)h->len;
+        return;
+    }
+    iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+    iov[1] = (struct iovec){ (void *)body, (size_t)h->len };
+    send_all(w->fd, iov, 2);
+}
+
+static void run_entry(struct worker *w, const struct lp__frame_header *in,
+                      uint32_t index, const unsigned char *data, size_t len)
+{
+    lp_bytes_fn fn = (lp_bytes_fn)(uintptr_t)in->fn;
+    struct worker_task t;
+    struct lp__frame_header h = { .id = in->id, .index = index };
+
+    memset(&t, 0, offsetof(struct worker_task, message));
+    t.message[0] = '\0';
+    t.base.magic = LP__TASK_MAGIC;
+    t.base.ops = &worker_ops;
+    t.max_payload = w->cfg->max_payload;
+    fn(&t.base, data, len);
+    if (t.failed) {
+        h.type = LP__FRAME_FAIL;
+        h.code = t.code;
+        h.sys_errno = t.sys_errno;
+        h.len = strlen(t.message);
+        put_frame(w, &h, t.message);
+    } else {
+        h.type = LP__FRAME_RESULT;
+        h.len = t.reply_len;
+        put_frame(w, &h, t.reply);
+    }
+    lp__free(t.reply);
+}
+
+static void run_frame(struct worker *w, const struct lp__frame_header *h,
+                      const unsigned char *body)
+{
+    const unsigned char *data;
+    size_t off = 0, len;
+    uint32_t index;
+    lp_status st;
+
+    if (h->type != LP__FRAME_TASKS || h->fn == 0)
+        _exit(EXIT_BAD_FRAME);
+    while ((st = lp__frame_next_entry(body, (size_t)h->len, &off, &index, &data,
+                                      &len)) == LP_OK)
+        run_entry(w, h, index, data, len);
+    if (st != LP_EOF)
+        _exit(EXIT_BAD_FRAME);
+    flush_out(w);
+}
+
+static void run_initializer(struct worker *w)
+{
+    struct lp__frame_header h = { .type = LP__FRAME_INIT_FAIL };
+    int rc;
+
+    if (w->cfg->initializer == NULL)
+        return;
+    rc = w->cfg->initializer(w->cfg->initializer_arg);
+    if (rc == 0)
+        return;
+    h.code = rc;
+    put_frame(w, &h, "");
+    flush_out(w);
+    _exit(0);
+}
+
+/* Reads the next frame, blocking; ends the worker at EOF. */
+static unsigned char *next_frame(struct worker *w, struct lp__frame_reader *r,
+                                 struct lp__frame_header *h)
+{
+    unsigned char *body, *p;
+    size_t room;
+    ssize_t n;
+    lp_status st;
+
+    while ((st = lp__frame_reader_next(r, h, &body)) == LP_EOF) {
+        lp__frame_reader_space(r, &p, &room);
+        n = read(w->fd, p, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0);
+        lp__frame_reader_commit(r, (size_t)n);
+    }
+    if (st != LP_OK)
+        _exit(EXIT_BAD_FRAME);
+    return body;
+}
+
+static _Noreturn void worker_main(const struct lp__proc_config *cfg)
+{
+    static struct worker w;
+    struct lp__frame_reader r;
+    struct lp__frame_header h;
+    unsigned char *body;
+    unsigned done = 0;
+
+    w.fd = LP__WORKER_FD;
+    w.cfg = cfg;
+    run_initializer(&w);
+    if (lp__frame_reader_init(&r, cfg->max_payload + 64 * 1024) != LP_OK)
+        _exit(EXIT_BAD_FRAME);
+    for (;;) {
+        body = next_frame(&w, &r, &h);
+        run_frame(&w, &h, body);
+        lp__free(body);
+        if (cfg->max_tasks_per_child > 0 && ++done >= cfg->max_tasks_per_child)
+            _exit(0);
+    }
+}
+
+/* ---- the fork server ------------------------------------------------------
+ */
+
+struct server {
+    const struct lp__proc_config *cfg;
+    sigset_t worker_mask;
+    int sfd;
+    pid_t pids[MAX_CHILDREN];
+    int live;
+    bool quitting;
+};
+
+static void spawn_worker(struct server *s, uint32_t slot)
+{
+    struct lp__ctl_msg m = { .slot = slot };
+    int sv[2];
+    pid_t pid;
+
+    if (s->live >= MAX_CHILDREN ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        m.type = LP__CTL_SPAWN_FAILED;
+        m.value = s->live >= MAX_CHILDREN ? EAGAIN : errno;
+        lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(LP__SERVER_CTL_FD);
+        close(s->sfd);
+        if (dup2(sv[1], LP__WORKER_FD) < 0)
+            _exit(EXIT_BAD_FRAME);
+        close(sv[0]);
+        close(sv[1]);
+        sigprocmask(SIG_SETMASK, &s->worker_mask, NULL);
+        worker_main(s->cfg);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        m.type = LP__CTL_SPAWN_FAILED;
+        m.value = errno;
+        close(sv[0]);
+        lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
+        return;
+    }
+    s->pids[s->live++] = pid;
+    m.type = LP__CTL_SPAWNED;
+    m.pid = pid;
+    lp__ctl_send(LP__SERVER_CTL_FD, &m, sv[0]);
+    close(sv[0]);
+}
+
+static void reap_children(struct server *s)
+{
+    struct signalfd_siginfo si;
+    struct lp__ctl_msg m = { .type = LP__CTL_EXITED };
+    int status;
+    pid_t pid;
+
+    while (read(s->sfd, &si, sizeof(si)) > 0) {
+    }
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < s->live; i++) {
+            if (s->pids[i] == pid) {
+                s->pids[i] = s->pids[--s->live];
+                break;
+            }
+        }
+        m.pid = pid;
+        m.value = status;
+        if (!s->quitting)
+            lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
+    }
+}
+
+static void kill_children(struct server *s, pid_t only)
+{
+    for (int i = 0; i < s->live; i++)
+        if (only == 0 || s->pids[i] == only)
+            kill(s->pids[i], SIGKILL);
+}
+
+static void serve_command(struct server *s)
+{
+    struct lp__ctl_msg m;
+    int fd;
+
+    if (lp__ctl_recv(LP__SERVER_CTL_FD, &m, &fd) != 0) {
+        /* The parent is gone or closed us: nothing may outlive it. */
+        kill_children(s, 0);
+        s->quitting = true;
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (m.type == LP__CTL_SPAWN && !s->quitting)
+        spawn_worker(s, m.slot);
+    else if (m.type == LP__CTL_KILL)
+        kill_children(s, m.pid);
+    else if (m.type == LP__CTL_KILL_ALL)
+        kill_children(s, 0);
+    else if (m.type == LP__CTL_QUIT)
+        s->quitting = true;
+}
+
+static _Noreturn void server_main(const struct lp__proc_config *cfg,
+                                  const sigset_t *worker_mask)
+{
+    static struct server s;
+    struct pollfd pfd[2];
+    sigset_t chld;
+    int status;
+
+    s.cfg = cfg;
+    s.worker_mask = *worker_mask;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    signal(SIGCHLD, SIG_DFL);
+    s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s.sfd < 0)
+        _exit(EXIT_BAD_FRAME);
+    for (int i = 0; i < cfg->workers; i++)
+        spawn_worker(&s, (uint32_t)i);
+    while (!s.quitting) {
+        pfd[0] = (struct pollfd){ LP__SERVER_CTL_FD, POLLIN, 0 };
+        pfd[1] = (struct pollfd){ s.sfd, POLLIN, 0 };
+        if (poll(pfd, 2, -1) < 0)
+            continue;
+        if (pfd[1].revents != 0)
+            reap_children(&s);
+        if (pfd[0].revents != 0)
+            serve_command(&s);
+    }
+    /* QUIT: the parent closed every worker socket (or asked for kills);
+     * reap them all before exiting, so the parent's waitpid on us means
+     * every worker is gone. */
+    while (waitpid(-1, &status, 0) > 0 || errno == EINTR) {
+    }
+    _exit(0);
+}
+
+pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd)
+{
+    sigset_t all, old;
+    pid_t pid;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) {
+        if (ctl_fd != LP__SERVER_CTL_FD && dup2(ctl_fd, LP__SERVER_CTL_FD) < 0)
+            _exit(EXIT_BAD_FRAME);
+        if (close_range(LP__SERVER_CTL_FD + 1, ~0u, 0) != 0) {
+            for (int fd = LP__SERVER_CTL_FD + 1; fd < 65536; fd++)
+                close(fd);
+        }
+        server_main(cfg, &old);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid;
+}

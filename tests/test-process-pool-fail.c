@@ -1,0 +1,349 @@
+/*
+ * Process pool failure isolation (conformance items 38, 40, 45): workers
+ * that crash, exit, get killed (also at random under load), scribble on
+ * their socket or fail to initialise; and the pool with /dev/shm unusable,
+ * in a private mount namespace, as on AWS Lambda.
+ *
+ * Item 39 (remote traceback) has no C counterpart beyond the task's own
+ * message, code and errno, checked in test-process-pool.c. Item 44
+ * (terminate_workers) is not offered: a broken pool already kills its
+ * workers, and shutdown reaps them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lp-test.h"
+#include "process-pool-tasks.h"
+
+static lp_executor *make_pool(int workers, lp_worker_death_policy policy)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    lp_executor *ex;
+
+    o.max_workers = workers;
+    o.on_worker_death = policy;
+    ASSERT_OK(lp_process_pool_create(&o, &ex));
+    return ex;
+}
+
+static void assert_no_children(void)
+{
+    ASSERT_EQ(-1, waitpid(-1, NULL, WNOHANG));
+    ASSERT_EQ(ECHILD, errno);
+}
+
+static void assert_broken(lp_future *f, const char *needle)
+{
+    const lp_error *e;
+    void *r;
+
+    ASSERT_STATUS(LP_EBROKEN, lp_future_result(f, 20000, &r));
+    e = lp_future_error(f);
+    ASSERT_TRUE(e != NULL);
+    ASSERT_STATUS(LP_EBROKEN, e->status);
+    if (strstr(e->message, needle) == NULL)
+        LP_TEST_FAIL("message \"%s\" lacks \"%s\"", e->message, needle);
+}
+
+static long worker_pid(lp_executor *ex)
+{
+    lp_future *f;
+    void *r;
+    long pid;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_pid, NULL, 0, &f));
+    ASSERT_OK(lp_future_result(f, 10000, &r));
+    pid = strtol(((lp_bytes *)r)->data, NULL, 10);
+    lp_future_release(f);
+    return pid;
+}
+
+/* Item 38: the running future, the queued ones and later submits. */
+TEST(crash_breaks_pool)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+    lp_future *crash, *queued[3], *f;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_crash, NULL, 0, &crash));
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "q", 1, &queued[i]));
+    assert_broken(crash, "terminated abruptly");
+    for (int i = 0; i < 3; i++) {
+        assert_broken(queued[i], "");
+        /* Each future has its own failure record. */
+        ASSERT_TRUE(lp_future_error(queued[i]) != lp_future_error(crash));
+        lp_future_release(queued[i]);
+    }
+    lp_future_release(crash);
+    ASSERT_STATUS(LP_EBROKEN,
+                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
+    ASSERT_NULL(f);
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    assert_no_children();
+    lp_executor_destroy(ex);
+}
+
+TEST(exit_code_is_reported)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+    lp_future *f;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_exit3, NULL, 0, &f));
+    assert_broken(f, "terminated abruptly with exit code 3");
+    ASSERT_EQ(3, lp_future_error(f)->code);
+    lp_future_release(f);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+/* A killed worker is noticed promptly (target: 100 ms; asserted loosely,
+ * the figure is printed). */
+TEST(sigkill_detected_quickly)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+    long pid = worker_pid(ex);
+    lp_future *f;
+    int64_t t0;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &f));
+    while (!lp_future_running(f))
+        lp_test_sleep_ms(1);
+    lp_test_sleep_ms(20);
+    t0 = lp_test_now_ms();
+    ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+    assert_broken(f, "by signal 9 (SIGKILL)");
+    printf("# SIGKILL seen after %lld ms\n",
+           (long long)(lp_test_now_ms() - t0));
+    ASSERT_LE(lp_test_now_ms() - t0, 2000);
+    ASSERT_EQ(SIGKILL, lp_future_error(f)->code);
+    lp_future_release(f);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+TEST(replace_policy_carries_on)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_REPLACE);
+    long pid1 = worker_pid(ex), pid2;
+    lp_future *f;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_crash, NULL, 0, &f));
+    assert_broken(f, "terminated abruptly");
+    lp_future_release(f);
+    pid2 = worker_pid(ex);
+    ASSERT_NE(pid1, pid2);
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_exit3, NULL, 0, &f));
+    assert_broken(f, "exit code 3");
+    lp_future_release(f);
+    ASSERT_NE(pid2, worker_pid(ex));
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+TEST(corrupt_frame_fails_future)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_REPLACE);
+    lp_future *f;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_scribble, NULL, 0, &f));
+    assert_broken(f, "malformed frame");
+    ASSERT_EQ(LP_EPROTO, lp_future_error(f)->code);
+    lp_future_release(f);
+    ASSERT_TRUE(worker_pid(ex) > 0);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+static int init_fail(void *arg)
+{
+    (void)arg;
+    return 5;
+}
+
+/* Item 45. */
+TEST(initializer_failure_breaks_pool)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    lp_executor *ex;
+    lp_future *f;
+
+    o.max_workers = 2;
+    o.initializer = init_fail;
+    ASSERT_OK(lp_process_pool_create(&o, &ex));
+    ASSERT_TRUE(lp_executor_submit_bytes(ex, task_echo, "a", 1, &f) ==
+                    LP_EBROKEN ||
+                f != NULL);
+    if (f != NULL) {
+        assert_broken(f, "initializer failed with code 5");
+        ASSERT_EQ(5, lp_future_error(f)->code);
+        lp_future_release(f);
+    }
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    ASSERT_STATUS(LP_EBROKEN,
+                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+struct killer {
+    lp_executor *ex;
+    atomic_bool stop;
+    atomic_int kills;
+};
+
+/* Kills the worker that answers a pid task, every few milliseconds. */
+static void *kill_randomly(void *arg)
+{
+    struct killer *k = arg;
+    unsigned seed = 12345;
+
+    while (!atomic_load(&k->stop)) {
+        lp_future *f;
+        void *r;
+
+        if (lp_executor_submit_bytes(k->ex, task_pid, NULL, 0, &f) != LP_OK)
+            break;
+        if (lp_future_result(f, 10000, &r) == LP_OK) {
+            pid_t pid = (pid_t)strtol(((lp_bytes *)r)->data, NULL, 10);
+
+            lp_test_sleep_ms(1 + rand_r(&seed) % 10);
+            if (kill(pid, SIGKILL) == 0)
+                atomic_fetch_add(&k->kills, 1);
+        }
+        lp_future_release(f);
+    }
+    return NULL;
+}
+
+/* Under load, random SIGKILLs: every future ends (OK or BROKEN), none
+ * hangs, none is lost. */
+TEST(random_kills_under_load)
+{
+    enum { N = 400 };
+    lp_executor *ex = make_pool(2, LP_WORKER_DEATH_REPLACE);
+    struct killer k = { .ex = ex };
+    lp_future *f[N];
+    int ok = 0, broken = 0;
+    int64_t ms = 1, t0 = lp_test_now_ms();
+    pthread_t t;
+    void *r;
+
+    ASSERT_EQ(0, pthread_create(&t, NULL, kill_randomly, &k));
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms),
+                                           &f[i]));
+        if (i % 50 == 0)
+            lp_test_sleep_ms(10);
+    }
+    for (int i = 0; i < N; i++) {
+        lp_status st = lp_future_result(f[i], 30000, &r);
+
+        ASSERT_TRUE(st == LP_OK || st == LP_EBROKEN);
+        ok += st == LP_OK;
+        broken += st == LP_EBROKEN;
+        lp_future_release(f[i]);
+    }
+    atomic_store(&k.stop, true);
+    pthread_join(t, NULL);
+    printf("# %d ok, %d broken, %d kills in %lld ms\n", ok, broken,
+           atomic_load(&k.kills), (long long)(lp_test_now_ms() - t0));
+    ASSERT_EQ(N, ok + broken);
+    ASSERT_GE(atomic_load(&k.kills), 1);
+    ASSERT_TRUE(ok > 0);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+/* Same with the default policy: the pool breaks, nothing hangs. */
+TEST(kill_under_load_breaks_pool)
+{
+    enum { N = 200 };
+    lp_executor *ex = make_pool(2, LP_WORKER_DEATH_BREAK);
+    int64_t ms = 1;
+    lp_future *f[N];
+    long pid = worker_pid(ex);
+    int broken = 0;
+    void *r;
+
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms),
+                                           &f[i]));
+    ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+    for (int i = 0; i < N; i++) {
+        lp_status st = lp_future_result(f[i], 30000, &r);
+
+        ASSERT_TRUE(st == LP_OK || st == LP_EBROKEN);
+        broken += st == LP_EBROKEN;
+        lp_future_release(f[i]);
+    }
+    ASSERT_GE(broken, 1);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+/*
+ * A private mount namespace with a read-only, empty /dev/shm: shm_open and
+ * sem_open cannot work (as on AWS Lambda), and the pool still must.
+ * Returns the child's exit code, or -1 when namespaces are not permitted.
+ */
+static int run_without_dev_shm(void)
+{
+    lp_executor *ex;
+    lp_future *f;
+    void *r;
+    int fd;
+
+    if (unshare(CLONE_NEWNS) != 0) {
+        printf("# skip: unshare(CLONE_NEWNS): %s\n", strerror(errno));
+        return 77;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("none", "/dev/shm", "tmpfs", MS_RDONLY, "size=4k") != 0) {
+        printf("# skip: mount: %s\n", strerror(errno));
+        return 77;
+    }
+    fd = shm_open("/lp-test-shm", O_CREAT | O_RDWR, 0600);
+    if (fd >= 0)
+        return 10; /* /dev/shm still usable: the test proves nothing */
+    ASSERT_OK(lp_process_pool_create(NULL, &ex));
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "no shm", 6, &f));
+    ASSERT_OK(lp_future_result(f, 10000, &r));
+    ASSERT_STR_EQ("no shm", ((lp_bytes *)r)->data);
+    lp_future_release(f);
+    lp_executor_destroy(ex);
+    return 0;
+}
+
+TEST(works_without_dev_shm)
+{
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        int rc = run_without_dev_shm();
+
+        fflush(NULL);
+        _exit(rc);
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        return;
+    ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+LP_TEST_MAIN()
