@@ -9,7 +9,7 @@
  * blocks on a condition variable registered as a listener.
  *
  * Locking is described in internal/future_impl.h: transitions are lock-free
- * CASes; the per-future lock is taken only when listeners exist. Done
+ * CASes; the future's (striped) lock is taken only when listeners exist. Done
  * callbacks are detached under the lock and run after it is released, on
  * the thread that made the transition, with an extra reference held so a
  * callback may drop the caller's.
@@ -41,21 +41,37 @@ struct error_record {
 static const lp_error oom_error = { LP_ETASK, -1, 0,
                                     "out of memory while recording a failure" };
 
+#define LOCK_STRIPES 64
+
+static lp__mutex future_locks[LOCK_STRIPES];
+static pthread_once_t future_locks_once = PTHREAD_ONCE_INIT;
+
+static void init_future_locks(void)
+{
+    size_t i;
+
+    for (i = 0; i < LOCK_STRIPES; i++)
+        lp__mutex_init_default(&future_locks[i]);
+}
+
+lp__mutex *lp__future_lock(const lp_future *f)
+{
+    uintptr_t p = (uintptr_t)f;
+
+    return &future_locks[((p >> 6) ^ (p >> 12)) % LOCK_STRIPES];
+}
+
 lp_status lp__future_new(size_t extra, lp_future **out)
 {
     lp_future *f = lp__malloc(sizeof(*f) + extra);
 
     if (f == NULL)
         return LP_ENOMEM;
+    pthread_once(&future_locks_once, init_future_locks);
     memset(f, 0, sizeof(*f) + extra);
-    if (lp__mutex_init(&f->lock) != LP_OK) {
-        lp__free(f);
-        return LP_ENOMEM;
-    }
     atomic_init(&f->refs, 1);
     atomic_init(&f->state, LP_FUTURE_PENDING);
     atomic_init(&f->has_listeners, false);
-    f->callbacks_tail = &f->callbacks;
     atomic_store_explicit(&f->magic, LP__FUTURE_MAGIC, memory_order_relaxed);
     *out = f;
     return LP_OK;
@@ -90,7 +106,6 @@ static void free_future(lp_future *f)
         f->result_free(f->result);
     if (!f->error_is_static)
         lp__free(f->error);
-    lp__mutex_destroy(&f->lock);
     lp__free(f);
 }
 
@@ -169,7 +184,7 @@ bool lp__future_listen(lp_future *f, struct lp__listener *l,
 {
     bool registered = false;
 
-    lp__mutex_lock(&f->lock);
+    lp__mutex_lock(lp__future_lock(f));
     atomic_store(&f->has_listeners, true);
     if (!already(atomic_load(&f->state))) {
         l->prev = NULL;
@@ -179,13 +194,13 @@ bool lp__future_listen(lp_future *f, struct lp__listener *l,
         f->listeners = l;
         registered = true;
     }
-    lp__mutex_unlock(&f->lock);
+    lp__mutex_unlock(lp__future_lock(f));
     return registered;
 }
 
 void lp__future_unlisten(lp_future *f, struct lp__listener *l)
 {
-    lp__mutex_lock(&f->lock);
+    lp__mutex_lock(lp__future_lock(f));
     if (l->prev != NULL)
         l->prev->next = l->next;
     else if (f->listeners == l)
@@ -193,7 +208,7 @@ void lp__future_unlisten(lp_future *f, struct lp__listener *l)
     if (l->next != NULL)
         l->next->prev = l->prev;
     l->prev = l->next = NULL;
-    lp__mutex_unlock(&f->lock);
+    lp__mutex_unlock(lp__future_lock(f));
 }
 
 static void run_callbacks(lp_future *f, struct lp__callback *cb)
@@ -222,7 +237,7 @@ static void announce(lp_future *f, int state, bool done_now)
 
     if (!atomic_load(&f->has_listeners))
         return;
-    lp__mutex_lock(&f->lock);
+    lp__mutex_lock(lp__future_lock(f));
     for (l = f->listeners; l != NULL; l = next) {
         next = l->next;
         l->notify(l, f, state);
@@ -230,9 +245,8 @@ static void announce(lp_future *f, int state, bool done_now)
     if (done_now) {
         cb = f->callbacks;
         f->callbacks = NULL;
-        f->callbacks_tail = &f->callbacks;
     }
-    lp__mutex_unlock(&f->lock);
+    lp__mutex_unlock(lp__future_lock(f));
     run_callbacks(f, cb);
 }
 
@@ -250,14 +264,19 @@ lp_status lp_future_add_done_callback(lp_future *f, lp_done_fn fn, void *arg)
     cb->arg = arg;
     cb->next = NULL;
 
-    lp__mutex_lock(&f->lock);
+    lp__mutex_lock(lp__future_lock(f));
     atomic_store(&f->has_listeners, true);
     run_now = state_done(atomic_load(&f->state));
     if (!run_now) {
-        *f->callbacks_tail = cb;
-        f->callbacks_tail = &cb->next;
+        /* Callbacks are few: walking the list beats a tail pointer in
+         * every future. */
+        struct lp__callback **tail = &f->callbacks;
+
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        *tail = cb;
     }
-    lp__mutex_unlock(&f->lock);
+    lp__mutex_unlock(lp__future_lock(f));
     if (run_now)
         run_callbacks(f, cb);
     return LP_OK;
@@ -437,10 +456,10 @@ static lp_status wait_until_done(lp_future *f, int64_t deadline)
         return LP_ENOMEM;
     w.base.notify = wake_result_waiter;
     if (lp__future_listen(f, &w.base, state_done)) {
-        lp__mutex_lock(&f->lock);
+        lp__mutex_lock(lp__future_lock(f));
         while (!state_done(atomic_load(&f->state)) && st == LP_OK)
-            st = lp__cond_wait_until(&w.cv, &f->lock, deadline);
-        lp__mutex_unlock(&f->lock);
+            st = lp__cond_wait_until(&w.cv, lp__future_lock(f), deadline);
+        lp__mutex_unlock(lp__future_lock(f));
         lp__future_unlisten(f, &w.base);
         if (st == LP_ETIMEDOUT && state_done(load_state(f)))
             st = LP_OK;

@@ -155,6 +155,7 @@ static lp_status submit_chunk(lp_map *m)
     struct chunk_input *in;
     lp_future *f;
     lp_status st;
+    size_t count;
 
     in = lp__malloc(sizeof(*in) + m->chunksize * sizeof(void *));
     if (in == NULL)
@@ -171,12 +172,14 @@ static lp_status submit_chunk(lp_map *m)
         lp__free(in);
         return LP_OK;
     }
+    /* Once submitted, `in` belongs to the task and may be freed at once. */
+    count = in->count;
     st = lp_executor_submit_with(m->ex, run_chunk, in, &o, &f);
     if (st != LP_OK) {
         lp__free(in);
         return st;
     }
-    st = ring_push(m, f, in->count);
+    st = ring_push(m, f, count);
     if (st != LP_OK) {
         lp_future_cancel(f);
         lp_future_release(f);

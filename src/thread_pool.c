@@ -1,27 +1,34 @@
 /*
  * Thread pool executor: Python's ThreadPoolExecutor, in C.
  *
- * Data flow: submit allocates one block holding the future and the task
- * (future "extra" area), appends it to a FIFO under `lock`, and makes sure
- * somebody will run it: a spinning worker will see it, a parked worker is
- * signalled, and if there are more queued tasks than idle workers (Python's
- * idle-semaphore rule) a new worker is started, up to max_workers.
+ * Data flow: submit allocates one block holding the future and its task
+ * (the future's "extra" area) and pushes it on `inbox`, a lock-free stack,
+ * with one CAS. Workers move the inbox into the FIFO `head..tail` under
+ * `lock` (reversing it, so submission order is kept) and pop from there. A
+ * submitter therefore never takes the pool lock in steady state; it only
+ * does so to wake a parked worker or to start a new one.
  *
- * Workers are started lazily and never exit before shutdown. Starting a
+ * Workers start lazily: when tasks waiting outnumber idle and starting
+ * workers (Python's idle-semaphore rule), up to max_workers. Starting a
  * thread costs tens of microseconds, so a burst of submits must not pay it
- * serially on the submitting thread: the submitter starts at most two at a
- * time, and each new worker starts up to two more while the backlog lasts,
- * so creation spreads over every core (a tree, not a chain).
+ * serially: the submitter starts at most SPAWN_FANOUT at a time and each new
+ * worker starts up to SPAWN_FANOUT more while the backlog lasts (a tree).
  *
- * A worker that runs out of work spins for a bounded time before parking on
- * `work_cv`, because waking a parked thread costs 30-100 us and a worker that
- * spins catches the next submit in well under one. The spin budget is per
- * worker and adaptive: it doubles when spinning found work and halves when it
- * did not, so an idle pool quickly stops burning CPU.
+ * A worker out of work spins for a bounded, adaptive time before parking on
+ * `work_cv`: waking a parked thread costs 30-100 us, a spinning one catches
+ * the next submit in well under one. The budget doubles when spinning found
+ * work and halves when it did not, so an idle pool soon burns no CPU.
  *
- * Locks: `lock` guards the queue, the counters marked below and the worker
- * table. It is never held while a task, a done callback or pthread_create
- * runs. Futures' own locks are taken after it, never before.
+ * Lost wake-ups are excluded Dekker-style: a submitter pushes (seq_cst) and
+ * then reads `parked`/`spinning`; a worker announces itself parked (seq_cst)
+ * and then re-reads the inbox before sleeping, and stops spinning before it
+ * looks at the inbox. Shutdown and breakage set their flag and then wait for
+ * `submitting` to drain, while submit counts itself in before reading the
+ * flags, so no task is ever pushed after the pool stopped taking them.
+ *
+ * Locks: `lock` guards the FIFO, the worker table and the counters marked
+ * below; it is never held while a task, a done callback or pthread_create
+ * runs. Futures' locks are only taken after it.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -39,10 +46,17 @@
 #define MAX_WORKERS_AUTO_CAP 32
 #define SPAWN_FANOUT         2
 
+/* What to run, kept small: a million of these may wait at once. The result
+ * free function lives in the future itself. */
 struct work_item {
-    struct lp__task_spec spec; /* for bytes tasks, `in` points into in_copy */
-    lp_bytes *in_copy;
-    lp_future *next; /* queue link, guarded by the pool lock */
+    lp_future *next; /* inbox/FIFO link */
+    union {
+        lp_task_fn task;
+        lp_bytes_fn bytes;
+    } fn;
+    void *arg; /* pointer task: its argument; bytes task: its lp_bytes copy */
+    lp_free_fn arg_free; /* pointer tasks only */
+    bool is_bytes;
 };
 
 struct worker {
@@ -63,23 +77,35 @@ struct thread_pool {
     lp__cond work_cv; /* workers park here */
     lp__cond room_cv; /* submitters wait here for queue room */
 
-    lp_future *head, *tail;    /* guarded by lock */
-    size_t queued;             /* guarded by lock */
-    atomic_size_t queued_hint; /* copy of queued for lock-free spinning */
-    size_t parked;             /* guarded by lock */
-    size_t room_waiters;       /* guarded by lock */
-    size_t starting;           /* guarded by lock: threads being created */
-    atomic_size_t idle;        /* workers not running a task */
-    atomic_size_t spinning;    /* workers spinning for work */
+    /*
+     * Lock-free fields, grouped by who writes them so that a submitter and
+     * the workers do not keep stealing each other's cache lines: the
+     * submitter writes the first group, workers the second, and the third
+     * changes rarely (read on every submit, it stays cached).
+     */
+    _Alignas(64) _Atomic(lp_future *) inbox; /* newest first */
+    atomic_size_t submitted;  /* tasks ever counted in by submit */
+    atomic_size_t submitting; /* submits between enter and leave */
 
+    _Alignas(64) atomic_size_t taken; /* tasks ever taken (or dropped) */
+    atomic_size_t idle;               /* workers not running a task */
+    atomic_size_t spinning;           /* workers spinning for work */
+
+    _Alignas(64) atomic_size_t parked; /* changed under lock */
+    atomic_bool shutdown;              /* no new submits */
+    atomic_bool broken;                /* initializer failed */
+    atomic_size_t nworkers_seen;       /* nworkers, for lock-free checks */
+
+    _Alignas(64) lp_future *head, *tail; /* guarded by lock: FIFO */
+    bool closed;             /* guarded by lock: no submit in flight and
+                                none to come; idle workers may exit */
+    size_t room_waiters;     /* guarded by lock */
+    size_t starting;         /* guarded by lock: threads being created */
     struct worker **workers; /* guarded by lock; max_workers slots */
     size_t nworkers;         /* guarded by lock: started or starting */
     size_t nslots;           /* guarded by lock: workers[] entries used */
-
-    atomic_bool shutdown;
-    bool broken;         /* guarded by lock */
-    bool joined;         /* guarded by lock: every thread has been joined */
-    lp__mutex join_lock; /* serialises shutdown(wait=true) callers */
+    size_t njoined;          /* guarded by join_lock */
+    lp__mutex join_lock;     /* serialises shutdown(wait=true) callers */
 };
 
 static _Thread_local struct thread_pool *current_pool;
@@ -95,49 +121,96 @@ static struct work_item *item_of(lp_future *f)
     return lp__future_extra(f);
 }
 
-/* ---- queue (pool lock held) ------------------------------------------ */
+/* ---- inbox and FIFO -------------------------------------------------- */
 
-static void queue_push(struct thread_pool *pool, lp_future *f)
+/* Tasks submitted and not yet taken by a worker (or dropped). */
+static size_t pending_tasks(struct thread_pool *pool)
 {
-    item_of(f)->next = NULL;
-    if (pool->tail != NULL)
-        item_of(pool->tail)->next = f;
-    else
-        pool->head = f;
-    pool->tail = f;
-    pool->queued++;
-    atomic_store_explicit(&pool->queued_hint, pool->queued,
-                          memory_order_release);
+    size_t taken = atomic_load(&pool->taken);
+
+    return atomic_load(&pool->submitted) - taken;
 }
 
-static lp_future *queue_pop(struct thread_pool *pool)
+static void push_inbox(struct thread_pool *pool, lp_future *f)
 {
-    lp_future *f = pool->head;
+    lp_future *head = atomic_load_explicit(&pool->inbox, memory_order_relaxed);
 
+    do {
+        item_of(f)->next = head;
+    } while (!atomic_compare_exchange_weak(&pool->inbox, &head, f));
+}
+
+/* Moves the inbox to the FIFO's tail, oldest first (pool lock held). */
+static void drain_inbox(struct thread_pool *pool)
+{
+    lp_future *list = atomic_exchange(&pool->inbox, NULL), *reversed = NULL;
+    lp_future *first = list;
+
+    if (list == NULL)
+        return;
+    while (list != NULL) {
+        lp_future *next = item_of(list)->next;
+
+        item_of(list)->next = reversed;
+        reversed = list;
+        list = next;
+    }
+    if (pool->tail != NULL)
+        item_of(pool->tail)->next = reversed;
+    else
+        pool->head = reversed;
+    pool->tail = first;
+}
+
+/* Takes the oldest task, if any (pool lock held). */
+static lp_future *pop_task(struct thread_pool *pool)
+{
+    lp_future *f;
+
+    if (pool->head == NULL)
+        drain_inbox(pool);
+    f = pool->head;
     if (f == NULL)
         return NULL;
     pool->head = item_of(f)->next;
     if (pool->head == NULL)
         pool->tail = NULL;
-    pool->queued--;
-    atomic_store_explicit(&pool->queued_hint, pool->queued,
-                          memory_order_relaxed);
+    atomic_fetch_add(&pool->taken, 1);
     if (pool->room_waiters > 0)
         lp__cond_signal(&pool->room_cv);
     return f;
 }
 
+/* Detaches every waiting task (pool lock held); the caller disposes. */
+static lp_future *take_all_tasks(struct thread_pool *pool)
+{
+    lp_future *list, *f;
+    size_t n = 0;
+
+    drain_inbox(pool);
+    list = pool->head;
+    pool->head = pool->tail = NULL;
+    for (f = list; f != NULL; f = item_of(f)->next)
+        n++;
+    atomic_fetch_add(&pool->taken, n);
+    if (pool->room_waiters > 0)
+        lp__cond_broadcast(&pool->room_cv);
+    return list;
+}
+
 /* ---- finishing items that never run --------------------------------- */
 
+/* Frees the task's input and drops the pool's reference. */
 static void release_item(lp_future *f)
 {
     struct work_item *item = item_of(f);
 
-    if (item->spec.arg_free != NULL)
-        item->spec.arg_free(item->spec.arg);
-    lp__bytes_free(item->in_copy);
-    item->in_copy = NULL;
-    lp_future_release(f); /* the pool's reference */
+    if (item->is_bytes)
+        lp__bytes_free(item->arg);
+    else if (item->arg_free != NULL)
+        item->arg_free(item->arg);
+    item->arg = NULL;
+    lp_future_release(f);
 }
 
 static void fail_broken(lp_future *f)
@@ -149,24 +222,13 @@ static void fail_broken(lp_future *f)
     release_item(f);
 }
 
+/* Python only cancels; we also notify, so lp_wait never waits on a task
+ * that left the queue for good. */
 static void cancel_item(lp_future *f)
 {
     lp_future_cancel(f);
     lp_future_set_running_or_notify_cancel(f);
     release_item(f);
-}
-
-/* Detaches the whole queue (pool lock held); the caller disposes of it. */
-static lp_future *queue_take_all(struct thread_pool *pool)
-{
-    lp_future *list = pool->head;
-
-    pool->head = pool->tail = NULL;
-    pool->queued = 0;
-    atomic_store(&pool->queued_hint, 0);
-    if (pool->room_waiters > 0)
-        lp__cond_broadcast(&pool->room_cv);
-    return list;
 }
 
 static void dispose_list(lp_future *list, void (*dispose)(lp_future *f))
@@ -184,7 +246,7 @@ static void dispose_list(lp_future *list, void (*dispose)(lp_future *f))
 static void *worker_main(void *arg);
 
 /*
- * Reserves up to `limit` new workers while queued tasks outnumber idle and
+ * Reserves up to `limit` new workers while waiting tasks outnumber idle and
  * starting ones (pool lock held); returns how many the caller must create.
  */
 static size_t reserve_workers(struct thread_pool *pool, size_t limit)
@@ -192,12 +254,13 @@ static size_t reserve_workers(struct thread_pool *pool, size_t limit)
     size_t n = 0;
 
     while (n < limit && pool->nworkers < (size_t)pool->opts.max_workers &&
-           !atomic_load(&pool->shutdown) && !pool->broken &&
-           pool->queued > atomic_load(&pool->idle) + pool->starting) {
+           !atomic_load(&pool->broken) &&
+           pending_tasks(pool) > atomic_load(&pool->idle) + pool->starting) {
         pool->nworkers++;
         pool->starting++;
         n++;
     }
+    atomic_store(&pool->nworkers_seen, pool->nworkers);
     return n;
 }
 
@@ -232,7 +295,7 @@ static struct worker *claim_slot(struct thread_pool *pool)
 /*
  * Creates one reserved worker. A new thread counts as idle from the moment
  * it exists: it is about to look for work. On failure the reservation is
- * returned and queued work waits for existing workers.
+ * returned and waiting work stays with the existing workers.
  */
 static lp_status create_worker(struct thread_pool *pool)
 {
@@ -255,6 +318,7 @@ static lp_status create_worker(struct thread_pool *pool)
         atomic_fetch_add(&pool->idle, 1);
     } else {
         pool->nworkers--;
+        atomic_store(&pool->nworkers_seen, pool->nworkers);
         if (w != NULL)
             w->failed = true;
     }
@@ -268,8 +332,16 @@ static void create_workers(struct thread_pool *pool, size_t n)
         create_worker(pool);
 }
 
-/* Spins up to the worker's budget waiting for queued work or shutdown. */
-static bool spin_for_work(struct thread_pool *pool, struct worker *w)
+static bool work_or_exit_visible(struct thread_pool *pool)
+{
+    return atomic_load_explicit(&pool->inbox, memory_order_relaxed) != NULL ||
+           pending_tasks(pool) > 0 ||
+           atomic_load_explicit(&pool->shutdown, memory_order_relaxed) ||
+           atomic_load_explicit(&pool->broken, memory_order_relaxed);
+}
+
+/* Spins up to the worker's budget waiting for work or shutdown. */
+static void spin_for_work(struct thread_pool *pool, struct worker *w)
 {
     int64_t stop = lp__monotonic_ns() + w->spin_ns;
     bool found = false;
@@ -277,11 +349,11 @@ static bool spin_for_work(struct thread_pool *pool, struct worker *w)
 
     atomic_fetch_add(&pool->spinning, 1);
     while (!found) {
-        for (i = 0; i < 128 && !found; i++) {
-            found = atomic_load_explicit(&pool->queued_hint,
-                                         memory_order_acquire) > 0 ||
-                    atomic_load_explicit(&pool->shutdown, memory_order_relaxed);
-            lp__cpu_relax();
+        /* Poll sparsely: each look pulls the submitter's cache line. */
+        for (i = 0; i < 16 && !found; i++) {
+            found = work_or_exit_visible(pool);
+            for (int k = 0; k < 8; k++)
+                lp__cpu_relax();
         }
         if (lp__monotonic_ns() >= stop)
             break;
@@ -292,12 +364,24 @@ static bool spin_for_work(struct thread_pool *pool, struct worker *w)
         w->spin_ns = SPIN_MAX_NS;
     if (w->spin_ns < SPIN_MIN_NS)
         w->spin_ns = SPIN_MIN_NS;
-    return found;
+}
+
+/* Wakes one parked worker if nobody spins to see new work. */
+static void wake_one_if_needed(struct thread_pool *pool, bool locked)
+{
+    /* `parked` first: it rarely changes, so this read is usually cached. */
+    if (atomic_load(&pool->parked) == 0 || atomic_load(&pool->spinning) > 0)
+        return;
+    if (!locked)
+        lp__mutex_lock(&pool->lock);
+    lp__cond_signal(&pool->work_cv);
+    if (!locked)
+        lp__mutex_unlock(&pool->lock);
 }
 
 /*
  * Takes the next task, parking when there is none. The worker is counted
- * idle on entry; a task taken makes it busy. NULL means: exit.
+ * idle on entry; taking a task makes it busy. NULL means: exit.
  */
 static lp_future *take_task(struct thread_pool *pool, struct worker *w)
 {
@@ -305,20 +389,20 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
 
     spin_for_work(pool, w);
     lp__mutex_lock(&pool->lock);
-    while ((f = queue_pop(pool)) == NULL) {
-        if (atomic_load(&pool->shutdown) || pool->broken) {
+    while ((f = pop_task(pool)) == NULL) {
+        if (pool->closed || atomic_load(&pool->broken)) {
             lp__mutex_unlock(&pool->lock);
             return NULL;
         }
-        pool->parked++;
-        lp__cond_wait(&pool->work_cv, &pool->lock);
-        pool->parked--;
+        atomic_fetch_add(&pool->parked, 1);
+        if (atomic_load(&pool->inbox) == NULL)
+            lp__cond_wait(&pool->work_cv, &pool->lock);
+        atomic_fetch_sub(&pool->parked, 1);
     }
     atomic_fetch_sub(&pool->idle, 1);
-    /* More work than one: pass the wake-up on if nobody spins for it. */
-    if (pool->queued > 0 && pool->parked > 0 &&
-        atomic_load(&pool->spinning) == 0)
-        lp__cond_signal(&pool->work_cv);
+    /* More work than one: pass the wake-up on. */
+    if (pool->head != NULL || atomic_load(&pool->inbox) != NULL)
+        wake_one_if_needed(pool, true);
     lp__mutex_unlock(&pool->lock);
     return f;
 }
@@ -331,10 +415,24 @@ static void mark_idle(void *ctx)
 static void run_item(struct thread_pool *pool, struct worker *w, lp_future *f)
 {
     struct work_item *item = item_of(f);
+    struct lp__task_spec spec = { .result_free = f->result_free };
 
     if (lp_future_set_running_or_notify_cancel(f) == LP_OK) {
-        lp__run_spec(&item->spec, f, mark_idle, pool);
-        item->spec.arg_free = NULL; /* lp__run_spec freed the argument */
+        if (item->is_bytes) {
+            lp_bytes *in = item->arg;
+
+            spec.kind = LP__TASK_BYTES;
+            spec.bytes_fn = item->fn.bytes;
+            spec.in = in->data;
+            spec.in_len = in->len;
+        } else {
+            spec.kind = LP__TASK_POINTER;
+            spec.fn = item->fn.task;
+            spec.arg = item->arg;
+            spec.arg_free = item->arg_free;
+            item->arg_free = NULL; /* lp__run_spec frees the argument */
+        }
+        lp__run_spec(&spec, f, mark_idle, pool);
         atomic_fetch_add_explicit(&w->completed, 1, memory_order_relaxed);
     } else {
         mark_idle(pool);
@@ -342,14 +440,25 @@ static void run_item(struct thread_pool *pool, struct worker *w, lp_future *f)
     release_item(f);
 }
 
-/* Breaks the pool: everything queued fails with LP_EBROKEN. */
+/* Waits until no submit is between enter_submit and leave_submit. */
+static void quiesce_submitters(struct thread_pool *pool)
+{
+    lp__mutex_lock(&pool->lock);
+    lp__cond_broadcast(&pool->room_cv);
+    lp__mutex_unlock(&pool->lock);
+    while (atomic_load(&pool->submitting) > 0)
+        sched_yield();
+}
+
+/* Breaks the pool: everything waiting fails with LP_EBROKEN. */
 static void break_pool(struct thread_pool *pool)
 {
     lp_future *list;
 
+    atomic_store(&pool->broken, true);
+    quiesce_submitters(pool);
     lp__mutex_lock(&pool->lock);
-    pool->broken = true;
-    list = queue_take_all(pool);
+    list = take_all_tasks(pool);
     lp__cond_broadcast(&pool->work_cv);
     lp__mutex_unlock(&pool->lock);
     dispose_list(list, fail_broken);
@@ -370,7 +479,12 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct thread_pool *pool = w->pool;
     lp_future *f;
+    char name[64];
 
+    /* The thread names itself before its first task: naming it from the
+     * creating thread races with a task that reads the name. */
+    snprintf(name, sizeof(name), "%s_%zu", pool->prefix, w->index);
+    lp__thread_set_name(name);
     current_pool = pool;
     worker_started(pool);
     if (pool->opts.initializer != NULL &&
@@ -393,63 +507,108 @@ static lp_status new_item(const struct lp__task_spec *spec, lp_future **out)
     if (lp__future_new(sizeof(*item), &f) != LP_OK)
         return LP_ENOMEM;
     item = item_of(f);
-    item->spec = *spec;
     if (spec->kind == LP__TASK_BYTES) {
-        item->in_copy = lp__bytes_new(spec->in, spec->in_len);
-        if (item->in_copy == NULL) {
+        item->is_bytes = true;
+        item->fn.bytes = spec->bytes_fn;
+        item->arg = lp__bytes_new(spec->in, spec->in_len);
+        if (item->arg == NULL) {
             lp_future_release(f);
             return LP_ENOMEM;
         }
-        item->spec.in = item->in_copy->data;
+    } else {
+        item->fn.task = spec->fn;
+        item->arg = spec->arg;
+        item->arg_free = spec->arg_free;
+        f->result_free = spec->result_free;
     }
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     *out = f;
     return LP_OK;
 }
 
-/* Waits for queue room or reports why there is none (pool lock held). */
-static lp_status wait_for_room(struct thread_pool *pool)
+static lp_status stopped_status(struct thread_pool *pool)
 {
-    size_t cap = pool->opts.queue_capacity;
-
-    while (cap > 0 && pool->queued >= cap) {
-        if (!pool->opts.block_when_full || current_pool == pool)
-            return LP_EFULL;
-        pool->room_waiters++;
-        lp__cond_wait(&pool->room_cv, &pool->lock);
-        pool->room_waiters--;
-        if (atomic_load(&pool->shutdown))
-            return LP_ESHUTDOWN;
-        if (pool->broken)
-            return LP_EBROKEN;
-    }
+    if (atomic_load(&pool->shutdown))
+        return LP_ESHUTDOWN;
+    if (atomic_load(&pool->broken))
+        return LP_EBROKEN;
     return LP_OK;
 }
 
-static lp_status enqueue(struct thread_pool *pool, lp_future *f, size_t *spawn)
+/* Counts a submit in; from then on shutdown waits for it to leave. */
+static lp_status enter_submit(struct thread_pool *pool)
+{
+    lp_status st;
+
+    atomic_fetch_add(&pool->submitting, 1);
+    st = stopped_status(pool);
+    if (st != LP_OK)
+        atomic_fetch_sub(&pool->submitting, 1);
+    return st;
+}
+
+static void leave_submit(struct thread_pool *pool)
+{
+    atomic_fetch_sub(&pool->submitting, 1);
+}
+
+/* Blocks until the bounded queue has room (or says why it cannot). */
+static lp_status wait_for_room(struct thread_pool *pool, size_t cap)
 {
     lp_status st = LP_OK;
 
+    if (!pool->opts.block_when_full || current_pool == pool)
+        return LP_EFULL;
     lp__mutex_lock(&pool->lock);
-    if (atomic_load(&pool->shutdown))
-        st = LP_ESHUTDOWN;
-    else if (pool->broken)
-        st = LP_EBROKEN;
-    else
-        st = wait_for_room(pool);
-    if (st == LP_OK) {
-        queue_push(pool, f);
-        if (pool->parked > 0 && atomic_load(&pool->spinning) == 0)
-            lp__cond_signal(&pool->work_cv);
-        *spawn = pool->starting < SPAWN_FANOUT ? reserve_workers(pool, 1) : 0;
-    }
+    pool->room_waiters++;
+    while (pending_tasks(pool) >= cap && (st = stopped_status(pool)) == LP_OK)
+        lp__cond_wait(&pool->room_cv, &pool->lock);
+    pool->room_waiters--;
     lp__mutex_unlock(&pool->lock);
     return st;
 }
 
+/* Counts one more waiting task, within queue_capacity if there is one. */
+static lp_status claim_room(struct thread_pool *pool)
+{
+    size_t cap = pool->opts.queue_capacity, n;
+    lp_status st;
+
+    if (cap == 0) {
+        atomic_fetch_add(&pool->submitted, 1);
+        return LP_OK;
+    }
+    for (;;) {
+        n = atomic_load(&pool->submitted);
+        if (n - atomic_load(&pool->taken) < cap) {
+            if (atomic_compare_exchange_weak(&pool->submitted, &n, n + 1))
+                return LP_OK;
+            continue;
+        }
+        st = wait_for_room(pool, cap);
+        if (st != LP_OK)
+            return st;
+    }
+}
+
+/* Reserves a worker for the new task if Python's rule asks for one. */
+static size_t spawn_wanted(struct thread_pool *pool)
+{
+    size_t n = 0;
+
+    if (atomic_load(&pool->nworkers_seen) >= (size_t)pool->opts.max_workers ||
+        pending_tasks(pool) <= atomic_load(&pool->idle))
+        return 0;
+    lp__mutex_lock(&pool->lock);
+    if (pool->starting < SPAWN_FANOUT)
+        n = reserve_workers(pool, 1);
+    lp__mutex_unlock(&pool->lock);
+    return n;
+}
+
 /*
  * When starting a worker failed and no worker exists at all, nobody would
- * ever run `f`: take it back out of the queue. True if it was removed.
+ * ever run `f`: take it back. True if it was removed.
  */
 static bool unqueue_if_orphaned(struct thread_pool *pool, lp_future *f)
 {
@@ -457,6 +616,8 @@ static bool unqueue_if_orphaned(struct thread_pool *pool, lp_future *f)
     bool removed = false;
 
     lp__mutex_lock(&pool->lock);
+    if (pool->nworkers == 0)
+        drain_inbox(pool);
     for (cur = pool->head; pool->nworkers == 0 && cur != NULL;
          prev = cur, cur = item_of(cur)->next) {
         if (cur != f)
@@ -467,8 +628,7 @@ static bool unqueue_if_orphaned(struct thread_pool *pool, lp_future *f)
             pool->head = item_of(f)->next;
         if (pool->tail == f)
             pool->tail = prev;
-        pool->queued--;
-        atomic_store(&pool->queued_hint, pool->queued);
+        atomic_fetch_add(&pool->taken, 1);
         removed = true;
         break;
     }
@@ -480,10 +640,8 @@ static bool unqueue_if_orphaned(struct thread_pool *pool, lp_future *f)
  * caller's, and both references (caller's and pool's) go. */
 static void discard_unrun(lp_future *f)
 {
-    item_of(f)->spec.arg_free = NULL;
-    lp__bytes_free(item_of(f)->in_copy);
-    item_of(f)->in_copy = NULL;
-    lp_future_release(f);
+    item_of(f)->arg_free = NULL;
+    release_item(f);
     lp_future_release(f);
 }
 
@@ -491,19 +649,28 @@ static lp_status pool_submit(lp_executor *ex, const struct lp__task_spec *spec,
                              lp_future **out)
 {
     struct thread_pool *pool = pool_of(ex);
-    size_t spawn = 0;
     lp_future *f;
     lp_status st;
 
     st = new_item(spec, &f);
     if (st != LP_OK)
         return st;
-    st = enqueue(pool, f, &spawn);
-    if (st == LP_OK && spawn > 0) {
-        st = create_worker(pool);
-        if (st != LP_OK && !unqueue_if_orphaned(pool, f))
-            st = LP_OK; /* an existing worker will run it */
+    st = enter_submit(pool);
+    if (st != LP_OK) {
+        discard_unrun(f);
+        return st;
     }
+    st = claim_room(pool);
+    if (st == LP_OK) {
+        push_inbox(pool, f);
+        wake_one_if_needed(pool, false);
+        if (spawn_wanted(pool) > 0) {
+            st = create_worker(pool);
+            if (st != LP_OK && !unqueue_if_orphaned(pool, f))
+                st = LP_OK; /* an existing worker will run it */
+        }
+    }
+    leave_submit(pool);
     if (st != LP_OK) {
         discard_unrun(f);
         return st;
@@ -515,30 +682,30 @@ static lp_status pool_submit(lp_executor *ex, const struct lp__task_spec *spec,
 /* ---- shutdown, destroy, stats --------------------------------------- */
 
 /*
- * Joins every worker thread once. Threads still being created (by other
- * workers, which spawn in a tree) are waited for first; shutdown has already
- * stopped new reservations.
+ * Joins every worker thread once. Threads still being created (workers
+ * spawn in a tree) are waited for; a worker only reserves another while
+ * tasks wait, so once the pool is closed and drained the set is final.
  */
 static void join_workers(struct thread_pool *pool)
 {
-    size_t i, starting;
+    size_t starting, nslots;
 
     lp__mutex_lock(&pool->join_lock);
-    do {
+    for (;;) {
         lp__mutex_lock(&pool->lock);
         starting = pool->starting;
+        nslots = pool->nslots;
         lp__mutex_unlock(&pool->lock);
-        if (starting > 0)
+        if (starting > 0) {
             sched_yield();
-    } while (starting > 0);
-    if (!pool->joined) {
-        for (i = 0; i < pool->nslots; i++) {
-            if (!pool->workers[i]->failed)
-                lp__thread_join(&pool->workers[i]->thread);
+            continue;
         }
-        lp__mutex_lock(&pool->lock);
-        pool->joined = true;
-        lp__mutex_unlock(&pool->lock);
+        if (pool->njoined == nslots)
+            break;
+        for (; pool->njoined < nslots; pool->njoined++) {
+            if (!pool->workers[pool->njoined]->failed)
+                lp__thread_join(&pool->workers[pool->njoined]->thread);
+        }
     }
     lp__mutex_unlock(&pool->join_lock);
 }
@@ -548,12 +715,13 @@ static lp_status pool_shutdown(lp_executor *ex, bool wait, bool cancel)
     struct thread_pool *pool = pool_of(ex);
     lp_future *cancelled = NULL;
 
-    lp__mutex_lock(&pool->lock);
     atomic_store(&pool->shutdown, true);
+    quiesce_submitters(pool);
+    lp__mutex_lock(&pool->lock);
+    pool->closed = true;
     if (cancel)
-        cancelled = queue_take_all(pool);
+        cancelled = take_all_tasks(pool);
     lp__cond_broadcast(&pool->work_cv);
-    lp__cond_broadcast(&pool->room_cv);
     lp__mutex_unlock(&pool->lock);
     dispose_list(cancelled, cancel_item);
     if (wait)
@@ -589,14 +757,16 @@ static lp_status pool_stats(lp_executor *ex, lp_executor_stats *out)
     size_t i;
 
     memset(out, 0, sizeof(*out));
+    lp__mutex_lock(&pool->join_lock);
     lp__mutex_lock(&pool->lock);
-    out->workers = pool->joined ? 0 : pool->nworkers;
-    out->idle = pool->joined ? 0 : atomic_load(&pool->idle);
-    out->queued = pool->queued;
+    out->workers = pool->nworkers - pool->njoined;
+    out->idle = out->workers > 0 ? atomic_load(&pool->idle) : 0;
+    out->queued = pending_tasks(pool);
     out->max_workers = (size_t)pool->opts.max_workers;
     for (i = 0; i < pool->nslots; i++)
         out->completed += atomic_load(&pool->workers[i]->completed);
     lp__mutex_unlock(&pool->lock);
+    lp__mutex_unlock(&pool->join_lock);
     return LP_OK;
 }
 

@@ -8,11 +8,16 @@
  *
  * Anything that must hear about a transition -- a blocked result(), an
  * lp_wait, an as_completed iterator, a done callback -- registers under
- * `lock` and then sets `has_listeners`. A transition stores the new state and
- * then reads `has_listeners` (both seq_cst), and takes the lock only if it is
- * set. Registration re-reads the state after setting the flag, so one side
- * always sees the other: the common case of nobody waiting costs no lock.
+ * the future's lock and then sets `has_listeners`. A transition stores the new
+ * state and then reads `has_listeners` (both seq_cst), and takes the lock only
+ * if it is set. Registration re-reads the state after setting the flag, so one
+ * side always sees the other: the common case of nobody waiting costs no lock.
  * Lock order: a future's lock before any waiter's lock.
+ *
+ * A future's lock is one of a fixed set of striped mutexes picked by its
+ * address (lp__future_lock), not a mutex of its own: futures are created at
+ * millions per second and mostly never locked, and a pthread mutex would
+ * double their size. No code path holds two futures' locks at once.
  */
 #ifndef LP_INTERNAL_FUTURE_IMPL_H
 #define LP_INTERNAL_FUTURE_IMPL_H
@@ -44,17 +49,18 @@ struct lp_future {
     atomic_uint refs;
     atomic_int state;
     atomic_bool has_listeners;
-    lp__mutex lock;
-    struct lp__listener *listeners; /* guarded by lock */
-    struct lp__callback *callbacks; /* guarded by lock; run once */
-    struct lp__callback **callbacks_tail;
-    void *result; /* written by the COMPLETING owner */
-    lp_free_fn result_free;
-    lp_error *error;
     bool error_is_static;
+    struct lp__listener *listeners; /* guarded by the future's lock */
+    struct lp__callback *callbacks; /* guarded by the future's lock */
+    void *result;                   /* written by the COMPLETING owner */
+    lp_free_fn result_free;         /* set at creation or completion */
+    lp_error *error;
     /* Executor-private data follows (lp__future_new's `extra`). */
-    _Alignas(16) unsigned char extra[];
+    _Alignas(8) unsigned char extra[];
 };
+
+/* The mutex guarding `f`'s listeners and callbacks. */
+lp__mutex *lp__future_lock(const lp_future *f);
 
 /* A future with `extra` bytes of executor data (zeroed) after it. */
 lp_status lp__future_new(size_t extra, lp_future **out);

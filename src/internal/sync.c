@@ -33,10 +33,26 @@ lp_status lp__mutex_init(lp__mutex *m)
         return LP_ENOMEM;
 #ifdef LP_DEBUG
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+#else
+    /* Our critical sections are a few pointer moves: spinning briefly on
+     * contention is cheaper than a futex sleep and wake-up. */
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 #endif
     err = pthread_mutex_init(&m->mu, &attr);
     pthread_mutexattr_destroy(&attr);
     return err == 0 ? LP_OK : LP_ENOMEM;
+}
+
+void lp__mutex_init_default(lp__mutex *m)
+{
+#ifdef LP_DEBUG
+    static const pthread_mutex_t initial =
+        PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+#else
+    static const pthread_mutex_t initial =
+        PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+#endif
+    m->mu = initial;
 }
 
 void lp__mutex_destroy(lp__mutex *m)
@@ -211,4 +227,12 @@ void lp__once_run(lp__once *o, void (*fn)(void))
 
     if (err != 0)
         lp__panic("pthread_once", err);
+}
+
+void lp__thread_set_name(const char *name)
+{
+    char short_name[16];
+
+    snprintf(short_name, sizeof(short_name), "%s", name);
+    pthread_setname_np(pthread_self(), short_name);
 }

@@ -29,6 +29,9 @@ typedef struct lp__thread {
 _Noreturn void lp__panic(const char *what, int err);
 
 lp_status lp__mutex_init(lp__mutex *m);
+/* The same mutex from a static initializer: cannot fail, costs a copy. For
+ * objects created at high rates (futures). */
+void lp__mutex_init_default(lp__mutex *m);
 void lp__mutex_destroy(lp__mutex *m);
 void lp__mutex_lock(lp__mutex *m);
 void lp__mutex_unlock(lp__mutex *m);
@@ -51,6 +54,9 @@ lp_status lp__thread_create(lp__thread *t, void *(*fn)(void *), void *arg,
                             size_t stack_size, const char *name);
 void lp__thread_join(lp__thread *t);
 bool lp__thread_is_self(const lp__thread *t);
+/* Names the calling thread (truncated to 15 bytes). A thread that names
+ * itself before running anything is never seen unnamed. */
+void lp__thread_set_name(const char *name);
 
 /* Runs an initializer exactly once per process (pthread_once). */
 typedef struct lp__once {
