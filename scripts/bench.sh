@@ -260,6 +260,10 @@ target "peak RSS growth per idle worker <= 16 KiB" \
 target "an idle pool burns no CPU (<= 1% of a core, in %)" \
     "$(lp idle.idle_cpu_pct)" "<=" 1
 
+# The process pool against Python's ProcessPoolExecutor (issue 3), same
+# ratio format, sized from the variables above.
+scripts/bench-process.sh "$build" || failed=1
+
 echo
 echo "bench: done in $(($(date +%s) - start)) s"
 exit $failed
