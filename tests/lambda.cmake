@@ -22,3 +22,20 @@ if(CMAKE_C_COMPILER_ID MATCHES "Clang")
   target_link_options(fuzz-runtime-next PRIVATE -fsanitize=fuzzer)
   target_link_libraries(fuzz-runtime-next PRIVATE lambdapool_internal)
 endif()
+
+# Through a real Lambda emulator (@vercel/fun, from tools/node). Fails with
+# the install command when node or the emulator is missing; exclude with
+# `ctest -LE emulator` when working offline.
+add_executable(lambda-test-function ${CMAKE_CURRENT_SOURCE_DIR}/lambda-test-function.c)
+target_link_libraries(lambda-test-function PRIVATE lambdapool::lambdapool PkgConfig::JANSSON)
+find_program(LP_NODE node)
+if(NOT LP_NODE)
+  set(LP_NODE node) # the test then fails loudly: node not found
+endif()
+add_test(NAME lambda-emulator
+  COMMAND ${LP_NODE} ${CMAKE_CURRENT_SOURCE_DIR}/lambda-emulator.test.js
+          $<TARGET_FILE:lambda-test-function> $<TARGET_FILE:lambda-seed000>
+          $<TARGET_FILE:lambda-count-high-frequency>)
+math(EXPR _lp_emu_timeout "120 * ${LP_TIMEOUT_SCALE}")
+set_tests_properties(lambda-emulator PROPERTIES LABELS "lambda;emulator"
+  TIMEOUT ${_lp_emu_timeout})

@@ -1,0 +1,157 @@
+'use strict';
+/*
+ * Integration tests through a real Lambda emulator (@vercel/fun): the C
+ * runtime as `bootstrap`, frozen with SIGSTOP between invocations.
+ *
+ *   node lambda-emulator.test.js TEST_FUNCTION SEED000 COUNT_HIGH_FREQUENCY
+ *
+ * If the emulator is not installed this fails (exit 1) with the command
+ * that installs it: it never skips. CTest label: "emulator".
+ */
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { createFunction } = require(
+  path.join(__dirname, '..', 'tools', 'lambda', 'fun-driver.js'));
+
+const [testFn, seed000, countHigh] = process.argv.slice(2);
+if (!testFn || !seed000 || !countHigh) {
+  console.error('usage: lambda-emulator.test.js TEST_FUNCTION SEED000 COUNT_HIGH');
+  process.exit(1);
+}
+
+const cases = [];
+const test = (name, fn) => cases.push({ name, fn });
+const json = (r) => JSON.parse(r.payload);
+
+async function withFunction(bootstrap, opts, body) {
+  const fn = await createFunction(bootstrap, opts);
+  try {
+    await body(fn);
+  } finally {
+    await fn.destroy();
+  }
+}
+
+test('many invocations in a row reuse one warm process and its pool', async () => {
+  await withFunction(testFn, { memory: 256 }, async (fn) => {
+    let pid = null;
+    for (let i = 1; i <= 40; i++) {
+      const r = await fn.invoke(JSON.stringify({ op: 'info', n: 5 }));
+      assert.equal(r.error, null, r.payload);
+      const p = json(r);
+      assert.equal(p.sum, 15);
+      assert.equal(p.invocation, i);
+      assert.equal(p.pool_completed, 5 * i);
+      assert.equal(p.memory, 256);
+      assert.match(p.request_id, /^[0-9a-f-]{36}$/);
+      /* fun sends Deadline-Ms "5000": not a time, so no deadline. */
+      assert.equal(p.deadline_ms, 0);
+      if (pid === null) pid = p.pid;
+      assert.equal(p.pid, pid, 'the warm process was replaced');
+    }
+  });
+});
+
+test('handler error is reported and the loop goes on', async () => {
+  await withFunction(testFn, {}, async (fn) => {
+    const r = await fn.invoke(JSON.stringify({ op: 'fail' }));
+    assert.equal(r.error, 'Handled');
+    const e = json(r);
+    assert.equal(e.errorType, 'Test.Failure');
+    assert.match(e.errorMessage, /^asked to fail in /);
+    assert.deepEqual(e.stackTrace, []);
+    const ok = await fn.invoke(JSON.stringify({ op: 'info', n: 3 }));
+    assert.equal(ok.error, null, ok.payload);
+    assert.equal(json(ok).invocation, 2);
+    const bad = await fn.invoke('not json');
+    assert.equal(bad.error, 'Handled');
+    assert.equal(json(bad).errorType, 'Test.BadEvent');
+  });
+});
+
+test('init error is posted to /runtime/init/error', async () => {
+  await withFunction(testFn, { env: { LP_TEST_INIT_FAIL: 'on purpose' } }, async (fn) => {
+    const r = await fn.invoke('{}');
+    assert.equal(r.error, 'Unhandled');
+    const e = json(r);
+    assert.equal(e.errorType, 'Runtime.TestInitError');
+    assert.equal(e.errorMessage, 'init failed: on purpose');
+  });
+});
+
+test('5 MB payload in and out', async () => {
+  await withFunction(testFn, {}, async (fn) => {
+    const pad = 'x'.repeat(5 * 1024 * 1024);
+    const event = JSON.stringify({ op: 'echo', pad });
+    const r = await fn.invoke(event);
+    assert.equal(r.error, null);
+    assert.equal(r.payload.length, event.length);
+    assert.equal(r.payload, event);
+  });
+});
+
+test('concurrent invocations run in several processes', async () => {
+  await withFunction(testFn, {}, async (fn) => {
+    const rs = await Promise.all(Array.from({ length: 8 }, () =>
+      fn.invoke(JSON.stringify({ op: 'sleep', ms: 300, n: 4 }))));
+    const pids = new Set();
+    for (const r of rs) {
+      assert.equal(r.error, null, r.payload);
+      assert.equal(json(r).sum, 10);
+      pids.add(json(r).pid);
+    }
+    assert.ok(pids.size >= 2, `only ${pids.size} process(es) served 8 concurrent invocations`);
+    /* And they stay usable after being frozen. */
+    for (let i = 0; i < 5; i++) {
+      const r = await fn.invoke(JSON.stringify({ op: 'info', n: 2 }));
+      assert.equal(r.error, null, r.payload);
+    }
+  });
+});
+
+test('seed 000 handler: sequential, threads, processes', async () => {
+  await withFunction(seed000, {}, async (fn) => {
+    for (const mode of ['sequential', 'threads', 'processes']) {
+      const r = await fn.invoke(JSON.stringify({ mode, delay_ms: 100 }));
+      assert.equal(r.error, null, r.payload);
+      const p = json(r);
+      assert.equal(p.mode, mode);
+      assert.equal(p.completed, 3);
+      assert.equal(p.partial, false);
+      if (mode === 'sequential') assert.ok(p.elapsed_ms >= 300, `${p.elapsed_ms}`);
+      else assert.ok(p.elapsed_ms >= 100, `${p.elapsed_ms}`);
+    }
+    const bad = await fn.invoke(JSON.stringify({ mode: 'fibers' }));
+    assert.equal(bad.error, 'Handled');
+    assert.equal(json(bad).errorType, 'Handler.BadEvent');
+  });
+});
+
+test('seed 001 countHighFrequencyItem over JSON items', async () => {
+  await withFunction(countHigh, {}, async (fn) => {
+    const items = Array.from({ length: 200 }, (_, i) => ({ name: `i${i}`, frequency: i % 20 }));
+    const r = await fn.invoke(JSON.stringify({ items }));
+    assert.equal(r.error, null, r.payload);
+    assert.deepEqual(json(r), { count: 90, items: 200, partial: false });
+    const bare = await fn.invoke('[11, 3, 12, 10]');
+    assert.deepEqual(json(bare), { count: 2, items: 4, partial: false });
+    const empty = await fn.invoke('{"items": []}');
+    assert.equal(json(empty).count, 0);
+  });
+});
+
+(async () => {
+  let failed = 0;
+  for (const c of cases) {
+    const t0 = Date.now();
+    try {
+      await c.fn();
+      console.log(`ok ${c.name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${c.name}: ${e.stack || e.message}`);
+    }
+  }
+  console.log(`${cases.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(1); });
