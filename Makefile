@@ -60,3 +60,16 @@ install: build
 
 clean:
 	rm -rf build build-asan build-tsan
+
+# Lambda: package a handler as ./function.zip for provided.al2023, or invoke
+# it locally through the emulator (@vercel/fun). FN is an executable target
+# registered with lp_add_lambda_zip (examples/lambda.cmake); see docs/lambda.md.
+FN ?= lambda-seed000
+EVENT ?= {}
+.PHONY: lambda-zip lambda-invoke
+lambda-zip: build
+	$(CMAKE) --build build --target $(FN)-zip
+	cp build/lambda/$(FN)/function.zip function.zip
+	@echo "function.zip: $(FN) for provided.al2023"
+lambda-invoke: build
+	node tools/lambda/lp-invoke.js -e '$(EVENT)' $$(find build -type f -name $(FN) -perm -u+x | head -1)

@@ -39,3 +39,15 @@ add_test(NAME lambda-emulator
 math(EXPR _lp_emu_timeout "120 * ${LP_TIMEOUT_SCALE}")
 set_tests_properties(lambda-emulator PROPERTIES LABELS "lambda;emulator"
   TIMEOUT ${_lp_emu_timeout})
+
+# function.zip: built from an example, unzipped into an empty directory,
+# checked with the bundled loader's --list and readelf, run through the
+# emulator (label "emulator" too: it needs node and @vercel/fun).
+add_test(NAME lambda-package
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lambda-package-test.sh
+          ${PROJECT_SOURCE_DIR}/tools/lambda/package.sh
+          $<TARGET_FILE:lambda-seed000>
+          ${PROJECT_SOURCE_DIR}/tools/lambda/lp-invoke.js)
+math(EXPR _lp_pkg_timeout "60 * ${LP_TIMEOUT_SCALE}")
+set_tests_properties(lambda-package PROPERTIES LABELS "lambda;emulator"
+  TIMEOUT ${_lp_pkg_timeout})
