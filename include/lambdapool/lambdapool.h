@@ -7,6 +7,7 @@
 #define LAMBDAPOOL_H
 
 #include "executor.h"
+#include "http.h"
 #include "future.h"
 #include "lambda.h"
 #include "status.h"

@@ -1,0 +1,448 @@
+/*
+ * The event-loop HTTP client and the blocking calls against the loopback
+ * delay server (tools/delay-server): success, POST echo, headers, status
+ * codes, the body cap, a peer closing mid-response, bad URLs, timeouts,
+ * deadlines, cancel mid-transfer, retries, caps on concurrency, destroy with
+ * transfers in flight, and blocking calls from pool threads.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "delay_server.h"
+#include "lp-test.h"
+
+static struct delay_server *server;
+static char base[64];
+
+static void stop_server(void)
+{
+    delay_server_stop(server);
+    server = NULL;
+}
+
+static void start_server(void)
+{
+    if (server != NULL)
+        return;
+    ASSERT_EQ(0, delay_server_start("127.0.0.1", 0, &server));
+    atexit(stop_server);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d",
+             delay_server_port(server));
+}
+
+static const char *url(const char *path)
+{
+    static char buf[4][256];
+    static int next;
+    char *u = buf[next++ % 4];
+
+    start_server();
+    snprintf(u, sizeof(buf[0]), "%s%s", base, path);
+    return u;
+}
+
+static lp_http_client *new_client(const lp_http_client_options *o)
+{
+    lp_http_client *c;
+
+    ASSERT_OK(lp_http_client_create(o, &c));
+    return c;
+}
+
+/* Waits for a request's response; fails the test unless it succeeded. */
+static const lp_http_response *response_of(lp_future *f)
+{
+    void *v = NULL;
+
+    ASSERT_OK(lp_future_result(f, 20000, &v));
+    ASSERT_TRUE(v != NULL);
+    return v;
+}
+
+/* The failure code of a request that must fail. */
+static int failure_of(lp_future *f)
+{
+    void *v = (void *)1;
+    const lp_error *e;
+
+    ASSERT_STATUS(LP_ETASK, lp_future_result(f, 20000, &v));
+    ASSERT_NULL(v);
+    e = lp_future_error(f);
+    ASSERT_TRUE(e != NULL && e->message != NULL);
+    return e->code;
+}
+
+static lp_future *submit(lp_http_client *c, const lp_http_request *req)
+{
+    lp_future *f;
+
+    ASSERT_OK(lp_http_submit(c, req, &f));
+    return f;
+}
+
+TEST(get_ok)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *f;
+    const lp_http_response *r;
+    const char *v;
+    size_t len;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &f));
+    r = response_of(f);
+    ASSERT_EQ(200, r->status);
+    ASSERT_EQ(1, r->http_version);
+    ASSERT_EQ(1, r->attempts);
+    ASSERT_STR_EQ("delayed 0 ms\n", r->body);
+    ASSERT_EQ(strlen("delayed 0 ms\n"), r->body_len);
+    ASSERT_TRUE(strncmp(r->headers, "HTTP/1.1 200", 12) == 0);
+    v = lp_http_response_header(r, "content-length", &len);
+    ASSERT_TRUE(v != NULL);
+    ASSERT_EQ(2, len);
+    ASSERT_TRUE(memcmp(v, "13", 2) == 0);
+    ASSERT_NULL(lp_http_response_header(r, "X-Missing", NULL));
+    ASSERT_TRUE(lp_future_done(f));
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+}
+
+TEST(post_echo_and_headers)
+{
+    lp_http_client *c = new_client(NULL);
+    static const char body[] = "payload\0with a NUL";
+    lp_http_header h[] = { { "X-Test", "forty-two" } };
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_future *post, *hdr;
+    const lp_http_response *r;
+
+    req.method = LP_HTTP_POST;
+    req.url = url("/echo");
+    req.body = body;
+    req.body_len = sizeof(body);
+    post = submit(c, &req);
+    req.method = LP_HTTP_GET;
+    req.url = url("/headers");
+    req.body = NULL;
+    req.body_len = 0;
+    req.headers = h;
+    req.n_headers = 1;
+    hdr = submit(c, &req);
+    r = response_of(post);
+    ASSERT_EQ(200, r->status);
+    ASSERT_EQ(sizeof(body), r->body_len);
+    ASSERT_TRUE(memcmp(r->body, body, sizeof(body)) == 0);
+    r = response_of(hdr);
+    ASSERT_TRUE(strstr(r->body, "X-Test: forty-two\r\n") != NULL);
+    ASSERT_TRUE(strstr(r->body, "GET /headers HTTP/1.1") != NULL);
+    lp_future_release(post);
+    lp_future_release(hdr);
+    lp_http_client_destroy(c);
+}
+
+TEST(status_codes_are_responses)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *f;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/status/503"), &f));
+    ASSERT_EQ(503, response_of(f)->status);
+    lp_future_release(f);
+    ASSERT_OK(lp_http_submit_get(c, url("/nowhere"), &f));
+    ASSERT_EQ(404, response_of(f)->status);
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+}
+
+TEST(body_cap)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *big, *fits, *own_cap;
+
+    o.max_body = 10000;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, url("/bytes/10001"), &big));
+    ASSERT_OK(lp_http_submit_get(c, url("/bytes/10000"), &fits));
+    req.url = url("/bytes/300000");
+    req.max_body = 1u << 20;
+    own_cap = submit(c, &req);
+    ASSERT_EQ(LP_ETOOBIG, failure_of(big));
+    ASSERT_TRUE(strstr(lp_future_error(big)->message, "10000") != NULL);
+    ASSERT_EQ(10000, response_of(fits)->body_len);
+    ASSERT_EQ(300000, response_of(own_cap)->body_len);
+    ASSERT_EQ('\0', response_of(own_cap)->body[300000]);
+    lp_future_release(big);
+    lp_future_release(fits);
+    lp_future_release(own_cap);
+    lp_http_client_destroy(c);
+}
+
+TEST(close_mid_response)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *f, *after;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/close"), &f));
+    ASSERT_EQ(LP_EHTTP, failure_of(f));
+    /* The client recovers: the next request on a new connection works. */
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/1"), &after));
+    ASSERT_EQ(200, response_of(after)->status);
+    lp_future_release(f);
+    lp_future_release(after);
+    lp_http_client_destroy(c);
+}
+
+TEST(invalid_urls)
+{
+    static const char *const bad[] = { "not a url", "ftp://127.0.0.1/x",
+                                       "http://", "gopher://h/", "" };
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r = (lp_http_response *)1;
+    lp_future *f = (lp_future *)1;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        ASSERT_OK(lp_http_submit_get(c, bad[i], &f));
+        ASSERT_EQ(LP_EINVAL, failure_of(f));
+        lp_future_release(f);
+        ASSERT_STATUS(LP_EINVAL, lp_http_get(c, bad[i], 1000, &r));
+        ASSERT_NULL(r);
+    }
+    /* Refused before queueing: bad arguments. */
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+    ASSERT_NULL(f);
+    req.url = url("/delay/0");
+    req.body_len = 3;
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+    req.body_len = 0;
+    req.timeout_ms = -2;
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(NULL, &req, &f));
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit_get(c, url("/"), NULL));
+    ASSERT_STATUS(LP_EINVAL, lp_http_client_create(NULL, NULL));
+    lp_http_client_destroy(NULL);
+    lp_http_response_free(NULL);
+    lp_http_client_destroy(c);
+}
+
+TEST(timeouts)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *per_request, *by_default, *by_deadline, *slow_ok;
+    int64_t t0 = lp_test_now_ms();
+
+    o.timeout_ms = 150;
+    c = new_client(&o);
+    req.url = url("/delay/10000");
+    req.timeout_ms = 100;
+    per_request = submit(c, &req);
+    req.timeout_ms = 0;
+    by_default = submit(c, &req);
+    req.timeout_ms = LP_WAIT_FOREVER;
+    req.deadline = lp_deadline_after_ms(120);
+    by_deadline = submit(c, &req);
+    /* A slow server within the limit is fine. */
+    req.url = url("/delay/300");
+    req.timeout_ms = 10000;
+    req.deadline = LP_DEADLINE_NEVER;
+    slow_ok = submit(c, &req);
+    ASSERT_FALSE(lp_future_done(slow_ok));
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(per_request));
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(by_default));
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(by_deadline));
+    ASSERT_LE(lp_test_now_ms() - t0, 5000);
+    ASSERT_EQ(200, response_of(slow_ok)->status);
+    ASSERT_GE(lp_test_now_ms() - t0, 300);
+    lp_future_release(per_request);
+    lp_future_release(by_default);
+    lp_future_release(by_deadline);
+    lp_future_release(slow_ok);
+    lp_http_client_destroy(c);
+}
+
+TEST(cancel_mid_transfer)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *slow, *other;
+    void *v;
+    int64_t t0;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/20000"), &slow));
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/50"), &other));
+    lp_test_sleep_ms(100); /* connected and waiting, most likely */
+    ASSERT_EQ(LP_FUTURE_PENDING, lp_future_state_get(slow));
+    t0 = lp_test_now_ms();
+    ASSERT_TRUE(lp_future_cancel(slow));
+    ASSERT_STATUS(LP_ECANCELLED, lp_future_result(slow, 0, &v));
+    /* lp_wait sees it done once the loop has aborted the transfer. */
+    ASSERT_OK(lp_wait(&slow, 1, LP_ALL_COMPLETED, 10000, NULL, NULL));
+    ASSERT_EQ(LP_FUTURE_CANCELLED_NOTIFIED, lp_future_state_get(slow));
+    ASSERT_LE(lp_test_now_ms() - t0, 5000);
+    ASSERT_EQ(200, response_of(other)->status);
+    /* A finished request can no longer be cancelled. */
+    ASSERT_FALSE(lp_future_cancel(other));
+    lp_future_release(slow);
+    lp_future_release(other);
+    lp_http_client_destroy(c);
+}
+
+TEST(cancel_while_queued)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *first, *queued;
+
+    o.max_concurrent = 1;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/300"), &first));
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &queued));
+    ASSERT_TRUE(lp_future_cancel(queued));
+    ASSERT_OK(lp_wait(&queued, 1, LP_ALL_COMPLETED, 10000, NULL, NULL));
+    ASSERT_EQ(200, response_of(first)->status);
+    ASSERT_EQ(LP_FUTURE_CANCELLED_NOTIFIED, lp_future_state_get(queued));
+    lp_future_release(first);
+    lp_future_release(queued);
+    lp_http_client_destroy(c);
+}
+
+TEST(retries_idempotent_only)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_future *get, *post, *refused;
+    const lp_http_response *r;
+    int64_t t0 = lp_test_now_ms();
+
+    req.url = url("/status/503");
+    req.retries = 2;
+    req.retry_backoff_ms = 20;
+    get = submit(c, &req);
+    req.method = LP_HTTP_POST;
+    post = submit(c, &req);
+    /* Nothing listens on port 1: connection refused, retried, then failed. */
+    req.method = LP_HTTP_GET;
+    req.url = "http://127.0.0.1:1/";
+    refused = submit(c, &req);
+    r = response_of(get);
+    ASSERT_EQ(503, r->status);
+    ASSERT_EQ(3, r->attempts);
+    ASSERT_GE(lp_test_now_ms() - t0, 20 + 40);
+    ASSERT_EQ(1, response_of(post)->attempts);
+    ASSERT_EQ(LP_EHTTP, failure_of(refused));
+    lp_future_release(get);
+    lp_future_release(post);
+    lp_future_release(refused);
+    lp_http_client_destroy(c);
+}
+
+TEST(many_with_caps_and_as_completed)
+{
+    enum { N = 300 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *fs[N], *f;
+    lp_as_completed *it;
+    size_t seen = 0;
+
+    o.max_concurrent = 64;
+    o.max_per_host = 16;
+    c = new_client(&o);
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_http_submit_get(c, url("/delay/20"), &fs[i]));
+    ASSERT_OK(lp_as_completed_create(fs, N, 30000, &it));
+    while (lp_as_completed_next(it, &f) == LP_OK) {
+        ASSERT_EQ(200, response_of(f)->status);
+        seen++;
+    }
+    ASSERT_EQ(N, seen);
+    lp_as_completed_destroy(it);
+    ASSERT_OK(lp_wait(fs, N, LP_ALL_COMPLETED, 0, NULL, NULL));
+    for (int i = 0; i < N; i++)
+        lp_future_release(fs[i]);
+    lp_http_client_destroy(c);
+}
+
+static void count_done(lp_future *f, void *arg)
+{
+    (void)f;
+    (*(int *)arg)++; /* runs on the loop thread, one at a time */
+}
+
+TEST(destroy_with_transfers_in_flight)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *fs[8];
+    int called = 0;
+
+    for (int i = 0; i < 8; i++) {
+        ASSERT_OK(lp_http_submit_get(c, url("/delay/20000"), &fs[i]));
+        ASSERT_OK(lp_future_add_done_callback(fs[i], count_done, &called));
+    }
+    lp_test_sleep_ms(50);
+    lp_http_client_destroy(c);
+    ASSERT_EQ(8, called);
+    for (int i = 0; i < 8; i++) {
+        ASSERT_EQ(LP_ESHUTDOWN, failure_of(fs[i]));
+        lp_future_release(fs[i]);
+    }
+}
+
+struct blocking_arg {
+    lp_http_client *client;
+    char url[256];
+};
+
+static void *blocking_get(void *arg, lp_task *task)
+{
+    struct blocking_arg *a = arg;
+    lp_http_response *r;
+    lp_status st = lp_http_get(a->client, a->url, 10000, &r);
+    int status;
+
+    if (st != LP_OK) {
+        lp_task_fail(task, (int)st, 0, "%s", lp_status_str(st));
+        return NULL;
+    }
+    status = r->status;
+    lp_http_response_free(r);
+    return (void *)(intptr_t)status;
+}
+
+TEST(blocking_calls_on_pool_threads)
+{
+    enum { N = 32 };
+    lp_http_client *c = new_client(NULL);
+    lp_thread_pool_options po = LP_THREAD_POOL_OPTIONS_INIT;
+    lp_executor *ex;
+    lp_future *fs[N];
+    struct blocking_arg with = { c, "" }, without = { NULL, "" };
+    lp_http_response *r;
+    void *v;
+
+    snprintf(with.url, sizeof(with.url), "%s", url("/delay/10"));
+    snprintf(without.url, sizeof(without.url), "%s", with.url);
+    po.max_workers = 8;
+    ASSERT_OK(lp_thread_pool_create(&po, &ex));
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_executor_submit(ex, blocking_get, i % 2 ? &with : &without,
+                                     &fs[i]));
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(lp_future_result(fs[i], 20000, &v));
+        ASSERT_EQ(200, (intptr_t)v);
+        lp_future_release(fs[i]);
+    }
+    lp_executor_destroy(ex);
+    ASSERT_OK(lp_http_post(c, url("/x"), "abc", 3, "text/plain", 5000, &r));
+    ASSERT_STR_EQ("abc", r->body);
+    lp_http_response_free(r);
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_http_get(NULL, url("/delay/5000"), 100, &r));
+    ASSERT_NULL(r);
+    ASSERT_STATUS(LP_EHTTP, lp_http_get(c, url("/close"), 5000, &r));
+    ASSERT_STATUS(LP_EHTTP, lp_http_get(c, "http://127.0.0.1:1/", 5000, &r));
+    lp_http_client_destroy(c);
+}
+
+LP_TEST_MAIN()
