@@ -108,7 +108,7 @@ ratio "pool start-up (2 workers) vs Python" "py.up startup_ms" "lp.up startup_ms
 show "lambdapool shutdown + reap" "lp.up shutdown_ms" ms
 show "Python shutdown" "py.up shutdown_ms" ms
 ratio "pool shutdown vs Python" "py.up shutdown_ms" "lp.up shutdown_ms"
-echo "-- 1 MiB payload round trips, pipelined (payload bytes / wall time)"
+echo "-- 1 MiB payload round trips, 4 in flight (payload bytes / wall time)"
 show "lambdapool" "lp.mib mib_gb_per_s" GB/s
 show "Python" "py.mib mib_gb_per_s" GB/s
 ratio "1 MiB round-trip throughput vs Python" "py.mib mib_gb_per_s" "lp.mib mib_gb_per_s" higher

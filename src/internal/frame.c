@@ -125,7 +125,8 @@ lp_status lp__frame_next_entry(const unsigned char *body, size_t body_len,
     return LP_OK;
 }
 
-lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len)
+lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len,
+                                size_t prefix)
 {
     memset(r, 0, sizeof(*r));
     r->buf = lp__malloc(READER_BUF_SIZE);
@@ -133,13 +134,20 @@ lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len)
         return LP_ENOMEM;
     r->cap = READER_BUF_SIZE;
     r->max_len = max_len;
+    r->prefix = prefix;
     return LP_OK;
+}
+
+void lp__frame_body_free(const struct lp__frame_reader *r, unsigned char *body)
+{
+    if (body != NULL)
+        lp__free(body - r->prefix);
 }
 
 void lp__frame_reader_destroy(struct lp__frame_reader *r)
 {
     lp__free(r->buf);
-    lp__free(r->body);
+    lp__frame_body_free(r, r->body);
     memset(r, 0, sizeof(*r));
 }
 
@@ -182,9 +190,10 @@ static lp_status start_frame(struct lp__frame_reader *r)
     if (st != LP_OK)
         return st;
     r->start += LP__FRAME_HEADER_SIZE;
-    r->body = lp__malloc((size_t)r->hdr.len + 1);
+    r->body = lp__malloc(r->prefix + (size_t)r->hdr.len + 1);
     if (r->body == NULL)
         return LP_ENOMEM;
+    r->body += r->prefix;
     r->body_got = 0;
     r->have_header = true;
     return LP_OK;

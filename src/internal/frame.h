@@ -84,6 +84,7 @@ struct lp__frame_reader {
     unsigned char *buf; /* owned; buffered bytes are buf[start..end) */
     size_t cap, start, end;
     uint64_t max_len;
+    size_t prefix; /* bytes reserved before each body */
     bool have_header;
     struct lp__frame_header hdr;
     unsigned char *body; /* owned until handed out; len + 1 bytes */
@@ -91,7 +92,12 @@ struct lp__frame_reader {
     bool direct; /* the next bytes go straight into body */
 };
 
-lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len);
+/*
+ * `prefix` bytes are reserved in front of every body, so that the caller
+ * can build a header there (an lp_bytes) and adopt the body without a copy.
+ */
+lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len,
+                                size_t prefix);
 void lp__frame_reader_destroy(struct lp__frame_reader *r);
 /* True when a frame has started but is not complete (EOF now = truncated). */
 bool lp__frame_reader_partial(const struct lp__frame_reader *r);
@@ -101,12 +107,15 @@ void lp__frame_reader_commit(struct lp__frame_reader *r, size_t n);
 
 /*
  * The next complete frame: LP_OK with *h and *body (owned by the caller,
- * free with lp__free; NUL-terminated, never NULL); LP_EOF when more bytes
+ * freed with lp__frame_body_free, or as one block starting `prefix` bytes
+ * before it; NUL-terminated, never NULL); LP_EOF when more bytes
  * are needed; LP_EPROTO/LP_ETOOBIG for a malformed stream (the reader is
  * then unusable); LP_ENOMEM.
  */
 lp_status lp__frame_reader_next(struct lp__frame_reader *r,
                                 struct lp__frame_header *h,
                                 unsigned char **body);
+
+void lp__frame_body_free(const struct lp__frame_reader *r, unsigned char *body);
 
 #endif

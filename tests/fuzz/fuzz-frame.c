@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t room, step, off = 1;
     lp_status st = LP_EOF;
 
-    if (size < 1 || lp__frame_reader_init(&r, FUZZ_MAX_LEN) != LP_OK)
+    if (size < 1 ||
+        lp__frame_reader_init(&r, FUZZ_MAX_LEN, data[0] & 1 ? 16 : 0) != LP_OK)
         return 0;
     step = (size_t)data[0] % 61 + 1;
     while (off < size && (st == LP_EOF || st == LP_OK)) {
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_round_trip(&h);
             if (h.type == LP__FRAME_TASKS)
                 walk_entries(body, (size_t)h.len);
-            lp__free(body);
+            lp__frame_body_free(&r, body);
         }
     }
     (void)lp__frame_reader_partial(&r);

@@ -1,0 +1,94 @@
+/*
+ * The process pool's parent-side state, shared by process_pool.c (the
+ * executor: submit, map, shutdown, creation) and process_manager.c (the
+ * manager thread that owns the workers). Design: process_pool.c's top
+ * comment.
+ */
+#ifndef LP_INTERNAL_PROCESS_POOL_H
+#define LP_INTERNAL_PROCESS_POOL_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "executor_impl.h"
+#include "frame.h"
+#include "process.h"
+#include "sync.h"
+
+#define LP__PP_MSG_MAX 192 /* failure messages built by the pool */
+
+/* One TASKS frame and the futures of its entries. */
+struct pp_item {
+    struct pp_item *next; /* queue or a worker's in-flight list */
+    uint64_t id;
+    size_t n;             /* entries */
+    size_t pending;       /* entries sent and not answered */
+    lp_future **futs;     /* n references; NULL once answered or skipped */
+    lp_future *one;       /* futs = &one when n == 1 */
+    unsigned char *frame; /* owned; NULL once written */
+    size_t frame_len;
+};
+
+enum pp_slot_state { SLOT_EMPTY, SLOT_STARTING, SLOT_READY, SLOT_DYING };
+
+struct pp_worker {
+    enum pp_slot_state state;
+    int fd;
+    pid_t pid;
+    bool eof, exited, proto_error;
+    int status;
+    unsigned sent; /* TASKS frames sent to this process */
+    unsigned inflight;
+    struct pp_item *head, *tail; /* in flight, in send order */
+    struct pp_item *out;         /* first item not fully written */
+    size_t out_off;
+    struct lp__frame_reader rd;
+};
+
+struct process_pool {
+    lp_executor base;
+    struct lp__proc_config cfg;
+    int max_workers;
+    unsigned max_inflight;
+    lp_worker_death_policy policy;
+    lp__mutex mu;
+    lp__cond cv;
+    struct pp_item *qhead, *qtail; /* mu */
+    size_t queued;                 /* mu */
+    uint64_t next_id;              /* mu */
+    bool shutdown, broken;         /* mu */
+    bool finished;                 /* mu: every child reaped */
+    bool wake_pending;             /* mu */
+    int wake_r, wake_w;
+    int ctl; /* manager only after creation */
+    pid_t server;
+    lp__thread manager;
+    struct pp_worker *w; /* manager only */
+    struct pollfd *pfds; /* manager only */
+    bool quitting;       /* manager only */
+    atomic_size_t alive, idle;
+    atomic_uint_least64_t completed;
+};
+
+/* Releases the item's futures and frees it. */
+void lp__pp_item_free(struct pp_item *it);
+
+/*
+ * Settles the futures of queued items that will never run, then frees the
+ * items: cancelled (and notified) with `cancel`, else failed LP_EBROKEN
+ * with `code` and `msg`, unless the caller cancelled them first.
+ */
+void lp__pp_abandon_list(struct pp_item *it, bool cancel, int code,
+                         const char *msg);
+
+/* Empties the queue, returning its items; caller holds `mu`. */
+struct pp_item *lp__pp_steal_queue_locked(struct process_pool *p);
+
+/* The manager thread; returns after every child was reaped. */
+void *lp__pp_manager_main(void *arg);
+
+#endif
