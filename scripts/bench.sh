@@ -264,6 +264,10 @@ target "an idle pool burns no CPU (<= 1% of a core, in %)" \
 # ratio format, sized from the variables above.
 scripts/bench-process.sh "$build" || failed=1
 
+# HTTP fan-out: event loop vs thread pool vs thread per request vs Python
+# threads (issue 6), same ratio format.
+scripts/bench-http.sh "$build" || failed=1
+
 echo
 echo "bench: done in $(($(date +%s) - start)) s"
 exit $failed

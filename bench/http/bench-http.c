@@ -1,0 +1,208 @@
+/*
+ * HTTP fan-out benchmark: N GET requests to the loopback delay server
+ * (GET /delay/<ms>), all at once, in one of three ways:
+ *
+ *   event-loop          lp_http_submit on one lp_http_client (one thread,
+ *                       max_concurrent = N), then lp_wait on all futures
+ *   thread-pool         a lambdapool thread pool of min(N, WORKERS) workers,
+ *                       each task a blocking lp_http_get on a shared client
+ *   thread-per-request  N pthreads (256 KiB stacks), each a blocking
+ *                       lp_http_get, then join
+ *
+ *   bench-http MODE N DELAY_MS PORT [WORKERS]
+ *
+ * Runs in a fresh process per measurement and prints "<key> <value>" lines:
+ * wall_x (wall time from the first request to the last response, divided by
+ * DELAY_MS), cpu_ms (this process's user + system CPU over the same span),
+ * rss_kib (peak RSS of the process, ru_maxrss), ok (responses with status
+ * 200). The Python peer is bench_http.py.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "lambdapool/lambdapool.h"
+
+static char url[128];
+static lp_http_client *shared;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Counts futures whose response has status 200. */
+static int count_ok(lp_future **fs, int n)
+{
+    int ok = 0;
+
+    for (int i = 0; i < n; i++) {
+        void *v;
+
+        if (lp_future_result(fs[i], 0, &v) == LP_OK && v != NULL &&
+            ((lp_http_response *)v)->status == 200)
+            ok++;
+    }
+    return ok;
+}
+
+static int run_event_loop(int n, lp_future **fs)
+{
+    for (int i = 0; i < n; i++) {
+        if (lp_http_submit_get(shared, url, &fs[i]) != LP_OK)
+            return -1;
+    }
+    lp_wait(fs, (size_t)n, LP_ALL_COMPLETED, LP_WAIT_FOREVER, NULL, NULL);
+    return count_ok(fs, n);
+}
+
+static void *get_task(void *arg, lp_task *task)
+{
+    lp_http_response *r;
+    intptr_t ok;
+
+    (void)arg;
+    (void)task;
+    if (lp_http_get(shared, url, 60000, &r) != LP_OK)
+        return NULL;
+    ok = r->status == 200;
+    lp_http_response_free(r);
+    return (void *)ok;
+}
+
+static int run_thread_pool(int n, int workers, lp_future **fs)
+{
+    lp_thread_pool_options po = LP_THREAD_POOL_OPTIONS_INIT;
+    lp_executor *ex;
+    int ok = 0;
+
+    po.max_workers = n < workers ? n : workers;
+    po.stack_size = 256 * 1024;
+    if (lp_thread_pool_create(&po, &ex) != LP_OK)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (lp_executor_submit(ex, get_task, NULL, &fs[i]) != LP_OK)
+            return -1;
+    }
+    lp_wait(fs, (size_t)n, LP_ALL_COMPLETED, LP_WAIT_FOREVER, NULL, NULL);
+    for (int i = 0; i < n; i++) {
+        void *v;
+
+        if (lp_future_result(fs[i], 0, &v) == LP_OK && v != NULL)
+            ok++;
+    }
+    lp_executor_destroy(ex);
+    return ok;
+}
+
+static void *get_thread(void *arg)
+{
+    return get_task(arg, NULL);
+}
+
+static int run_thread_per_request(int n)
+{
+    pthread_t *t = calloc((size_t)n, sizeof(*t));
+    pthread_attr_t attr;
+    int ok = 0, started = 0;
+
+    if (t == NULL)
+        return -1;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (; started < n; started++) {
+        if (pthread_create(&t[started], &attr, get_thread, NULL) != 0)
+            break;
+    }
+    for (int i = 0; i < started; i++) {
+        void *v;
+
+        pthread_join(t[i], &v);
+        ok += v != NULL;
+    }
+    pthread_attr_destroy(&attr);
+    free(t);
+    return started == n ? ok : -1;
+}
+
+int main(int argc, char **argv)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    const char *mode;
+    int n, delay, workers, ok;
+    lp_future **fs;
+    double t0, c0, wall, cpu;
+
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench-http event-loop|thread-pool|"
+                        "thread-per-request N DELAY_MS PORT [WORKERS]\n");
+        return 2;
+    }
+    mode = argv[1];
+    n = (int)strtol(argv[2], NULL, 10);
+    delay = (int)strtol(argv[3], NULL, 10);
+    workers = argc > 5 ? (int)strtol(argv[5], NULL, 10) : 1000;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%s/delay/%d", argv[4], delay);
+    if (n <= 0 || delay <= 0 || workers <= 0)
+        return 2;
+    raise_nofile();
+    fs = calloc((size_t)n, sizeof(*fs));
+    if (fs == NULL)
+        return 1;
+    /* The client exists before the clock starts in every mode. */
+    o.max_concurrent = (unsigned)n;
+    if (lp_http_client_create(&o, &shared) != LP_OK)
+        return 1;
+    t0 = now_ms();
+    c0 = cpu_ms();
+    if (strcmp(mode, "event-loop") == 0)
+        ok = run_event_loop(n, fs);
+    else if (strcmp(mode, "thread-pool") == 0)
+        ok = run_thread_pool(n, workers, fs);
+    else if (strcmp(mode, "thread-per-request") == 0)
+        ok = run_thread_per_request(n);
+    else
+        return 2;
+    wall = now_ms() - t0;
+    cpu = cpu_ms() - c0;
+    printf("wall_x %.3f\ncpu_ms %.1f\nrss_kib %ld\nok %d\n", wall / delay, cpu,
+           peak_rss_kib(), ok);
+    for (int i = 0; i < n; i++)
+        lp_future_release(fs[i]);
+    free(fs);
+    lp_http_client_destroy(shared);
+    return ok == n ? 0 : 1;
+}

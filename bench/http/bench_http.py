@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""The Python peer of bench-http.c: N threads, each one urllib.request.urlopen
+of GET /delay/<ms> on the loopback delay server, all at once (seed 000's way).
+
+    bench_http.py N DELAY_MS PORT
+
+Prints the same "<key> <value>" lines as bench-http: wall_x, cpu_ms, rss_kib
+(ru_maxrss of this process), ok.
+"""
+import resource
+import sys
+import threading
+import time
+import urllib.request
+
+
+def main():
+    n, delay, port = (int(a) for a in sys.argv[1:4])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    threading.stack_size(256 * 1024)
+    url = "http://127.0.0.1:%d/delay/%d" % (port, delay)
+    ok = [0] * n
+
+    def get(i):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                r.read()
+                ok[i] = r.status == 200
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=get, args=(i,)) for i in range(n)]
+    t0 = time.monotonic()
+    c0 = time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = (time.monotonic() - t0) * 1000
+    cpu = (time.process_time() - c0) * 1000
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("wall_x %.3f\ncpu_ms %.1f\nrss_kib %d\nok %d"
+          % (wall / delay, cpu, rss, sum(ok)))
+    return 0 if sum(ok) == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

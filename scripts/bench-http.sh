@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# HTTP fan-out: N requests to the loopback delay server (tools/delay-server,
+# a separate process) that each answer after DELAY ms, all at once, four
+# ways measured in this run (bench/http/):
+#   event loop          one lp_http_client thread (curl multi), futures
+#   thread pool         lambdapool thread pool, blocking lp_http_get per task
+#   thread per request  one pthread per request, blocking lp_http_get
+#   Python threads      one threading.Thread per request, urllib.request
+# For each: wall time / DELAY, CPU time of the client process, its peak RSS.
+# Each figure is the lowest of REPEAT runs, each in a fresh process. Prints
+#   ratio <what>: <N>x
+# with N = the peer's figure / the event loop's (N > 1: the event loop is
+# better). `make bench` runs it at the end of scripts/bench.sh. Usage:
+#   scripts/bench-http.sh [BUILD_DIR]
+# Sizes:
+#   LP_BENCH_HTTP_SIZES    request counts ("1000 10000"; with a reduced
+#                          LP_BENCH_TASKS, TASKS/200 and TASKS/100)
+#   LP_BENCH_HTTP_DELAY_MS the server's delay (100, or LP_BENCH_SLEEP_MS)
+#   LP_BENCH_HTTP_WORKERS  thread pool size cap (1000)
+#   LP_BENCH_HTTP_REPEAT   runs per figure (LP_BENCH_REPEAT, else 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+
+# bench.sh's quick runs (LP_BENCH_TASKS below its default) shrink this too.
+TASKS=${LP_BENCH_TASKS:-1000000}
+if [ "$TASKS" -lt 1000000 ]; then
+    quick_sizes="$((TASKS / 200 > 2 ? TASKS / 200 : 2)) $((TASKS / 100 > 4 ? TASKS / 100 : 4))"
+    SIZES=${LP_BENCH_HTTP_SIZES:-$quick_sizes}
+    DELAY=${LP_BENCH_HTTP_DELAY_MS:-${LP_BENCH_SLEEP_MS:-100}}
+else
+    SIZES=${LP_BENCH_HTTP_SIZES:-1000 10000}
+    DELAY=${LP_BENCH_HTTP_DELAY_MS:-100}
+fi
+WORKERS=${LP_BENCH_HTTP_WORKERS:-1000}
+REPEAT=${LP_BENCH_HTTP_REPEAT:-${LP_BENCH_REPEAT:-3}}
+RUN_TIMEOUT=180
+C="$build/bench/http/bench-http"
+SERVER="$build/tools/delay-server/lp-delay-server"
+
+for f in "$C" "$SERVER"; do
+    if [ ! -x "$f" ]; then
+        echo "bench-http: $f not built (cmake --build $build)" >&2
+        exit 1
+    fi
+done
+
+peers=(loop pool thread python)
+declare -A label=(
+    [loop]="event loop (lp_http_client)"
+    [pool]="thread pool, lp_http_get"
+    [thread]="thread per request"
+    [python]="Python threads, urllib"
+)
+declare -A fig=() # "<peer> <n> <key>" -> lowest value
+failed=0
+
+# The server: reads its stdin from a fifo we hold open; closing it stops it.
+tmp=$(mktemp -d)
+mkfifo "$tmp/in"
+"$SERVER" <"$tmp/in" >"$tmp/port" &
+server_pid=$!
+exec 3>"$tmp/in"
+cleanup() {
+    exec 3>&- || true
+    wait "$server_pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+    [ -s "$tmp/port" ] && break
+    sleep 0.05
+done
+port=$(awk '$1 == "port" { print $2 }' "$tmp/port")
+if [ -z "$port" ]; then
+    echo "bench-http: the delay server did not start" >&2
+    exit 1
+fi
+
+declare -A cmd=(
+    [loop]="$C event-loop"
+    [pool]="$C thread-pool"
+    [thread]="$C thread-per-request"
+    [python]="python3 bench/http/bench_http.py"
+)
+
+measure() { # PEER N: keeps the lowest of each figure over REPEAT runs
+    local peer=$1 n=$2 out k v key
+    for _ in $(seq "$REPEAT"); do
+        # shellcheck disable=SC2086
+        if ! out=$(timeout "$RUN_TIMEOUT" ${cmd[$peer]} "$n" "$DELAY" \
+            "$port" "$WORKERS" 2>&1); then
+            echo "bench-http: $peer N=$n failed:" >&2
+            echo "$out" | tail -5 >&2
+            failed=1
+            return 0
+        fi
+        while read -r k v; do
+            [ -n "$k" ] || continue
+            key="$peer $n $k"
+            if [ -z "${fig[$key]:-}" ] || awk -v a="$v" -v b="${fig[$key]}" \
+                'BEGIN { exit !(a < b) }'; then
+                fig[$key]=$v
+            fi
+        done <<<"$out"
+    done
+}
+
+ratio() { # WHAT PEER N KEY
+    local what=$1 peer=$2 n=$3 key=$4
+    local a=${fig[$peer $n $key]:-} b=${fig[loop $n $key]:-}
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    awk -v w="$what" -v a="$a" -v b="$b" 'BEGIN {
+        r = (b > 0) ? a / b : 0
+        printf "ratio %s: ", w
+        printf (r >= 10 ? "%.1fx\n" : "%.2fx\n"), r }'
+}
+
+target() { # TEXT VALUE OP LIMIT
+    local text=$1 v=${2:-} op=$3 limit=$4 ok
+    if [ -z "$v" ]; then
+        printf '  %-62s not measured\n' "$text"
+        return 0
+    fi
+    ok=$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN {
+        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
+    printf '  %-62s %-6s (%s)\n' "$text" "$ok" "$v"
+}
+
+ratio_value() { # PEER N KEY -> peer / loop
+    local a=${fig[$1 $2 $3]:-} b=${fig[loop $2 $3]:-}
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+}
+
+echo
+echo "== HTTP fan-out: N GETs at once to the loopback delay server (port $port),"
+echo "   each answered after $DELAY ms; thread pool of min(N, $WORKERS) workers;"
+echo "   lowest of $REPEAT runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+command -v python3 >/dev/null || peers=(loop pool thread)
+for n in $SIZES; do
+    for p in "${peers[@]}"; do
+        measure "$p" "$n"
+    done
+    echo "N = $n:"
+    printf '  %-30s %12s %12s %14s\n' "" "wall/${DELAY}ms" "CPU ms" "peak RSS KiB"
+    for p in "${peers[@]}"; do
+        printf '  %-30s %11sx %12s %14s\n' "${label[$p]}" \
+            "${fig[$p $n wall_x]:-failed}" "${fig[$p $n cpu_ms]:-failed}" \
+            "${fig[$p $n rss_kib]:-failed}"
+    done
+    for p in pool thread python; do
+        ratio "cpu event loop vs ${label[$p]} (N=$n)" "$p" "$n" cpu_ms
+        ratio "wall event loop vs ${label[$p]} (N=$n)" "$p" "$n" wall_x
+        ratio "peak RSS event loop vs ${label[$p]} (N=$n)" "$p" "$n" rss_kib
+    done
+done
+
+big=${SIZES##* }
+small=${SIZES%% *}
+echo
+echo "targets (issue 6):"
+rss_mib=$(awk -v k="${fig[loop $big rss_kib]:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')
+target "$big requests at $DELAY ms in <= 1.5 x $DELAY ms (event loop)" \
+    "${fig[loop $big wall_x]:-}" "<=" 1.5
+target "$big requests: event loop peak RSS <= 64 MiB" "$rss_mib" "<=" 64
+target "$small requests: CPU >= 5x less than thread per request" \
+    "$(ratio_value thread "$small" cpu_ms)" ">=" 5
+target "$small requests: CPU >= 20x less than Python threads" \
+    "$(ratio_value python "$small" cpu_ms)" ">=" 20
+exit $failed
