@@ -65,6 +65,7 @@ struct worker {
     size_t index;
     int64_t spin_ns; /* owned by the worker thread */
     atomic_uint_fast64_t completed;
+    atomic_bool busy; /* running a task; written by the worker only */
     bool failed; /* guarded by pool lock: thread creation failed; reusable */
 };
 
@@ -73,9 +74,10 @@ struct thread_pool {
     lp_thread_pool_options opts; /* thread_name_prefix points at `prefix` */
     char *prefix;
 
-    lp__mutex lock;
-    lp__cond work_cv; /* workers park here */
-    lp__cond room_cv; /* submitters wait here for queue room */
+    _Alignas(64) lp__mutex lock;
+    atomic_size_t taken; /* changed under lock: tasks ever taken or dropped */
+    lp__cond work_cv;    /* workers park here */
+    lp__cond room_cv;    /* submitters wait here for queue room */
 
     /*
      * Lock-free fields, grouped by who writes them so that a submitter and
@@ -87,14 +89,20 @@ struct thread_pool {
     atomic_size_t submitted;  /* tasks ever counted in by submit */
     atomic_size_t submitting; /* submits between enter and leave */
 
-    _Alignas(64) atomic_size_t taken; /* tasks ever taken (or dropped) */
-    atomic_size_t idle;               /* workers not running a task */
-    atomic_size_t spinning;           /* workers spinning for work */
+    /*
+     * Workers not running a task. Only spawn decisions read it, and those
+     * stop once every worker exists, so from then on (`saturated`) workers
+     * stop paying for this shared counter.
+     */
+    _Alignas(64) atomic_size_t idle;
+    atomic_size_t spinning; /* workers spinning for work */
+    atomic_bool saturated;  /* nworkers reached max_workers */
 
     _Alignas(64) atomic_size_t parked; /* changed under lock */
     atomic_bool shutdown;              /* no new submits */
     atomic_bool broken;                /* initializer failed */
     atomic_size_t nworkers_seen;       /* nworkers, for lock-free checks */
+    size_t max_spinners;               /* CPUs - 1, at least 1 */
 
     _Alignas(64) lp_future *head, *tail; /* guarded by lock: FIFO */
     bool closed;             /* guarded by lock: no submit in flight and
@@ -261,6 +269,8 @@ static size_t reserve_workers(struct thread_pool *pool, size_t limit)
         n++;
     }
     atomic_store(&pool->nworkers_seen, pool->nworkers);
+    if (pool->nworkers == (size_t)pool->opts.max_workers)
+        atomic_store(&pool->saturated, true);
     return n;
 }
 
@@ -319,6 +329,7 @@ static lp_status create_worker(struct thread_pool *pool)
     } else {
         pool->nworkers--;
         atomic_store(&pool->nworkers_seen, pool->nworkers);
+        atomic_store(&pool->saturated, false);
         if (w != NULL)
             w->failed = true;
     }
@@ -340,14 +351,31 @@ static bool work_or_exit_visible(struct thread_pool *pool)
            atomic_load_explicit(&pool->broken, memory_order_relaxed);
 }
 
+/*
+ * Admits the caller as a spinner unless enough already spin: spinners beyond
+ * the CPUs left over by the submitting thread would only steal its time.
+ */
+static bool start_spinning(struct thread_pool *pool)
+{
+    size_t n = atomic_load(&pool->spinning);
+
+    while (n < pool->max_spinners) {
+        if (atomic_compare_exchange_weak(&pool->spinning, &n, n + 1))
+            return true;
+    }
+    return false;
+}
+
 /* Spins up to the worker's budget waiting for work or shutdown. */
 static void spin_for_work(struct thread_pool *pool, struct worker *w)
 {
-    int64_t stop = lp__monotonic_ns() + w->spin_ns;
+    int64_t stop;
     bool found = false;
     int i;
 
-    atomic_fetch_add(&pool->spinning, 1);
+    if (work_or_exit_visible(pool) || !start_spinning(pool))
+        return;
+    stop = lp__monotonic_ns() + w->spin_ns;
     while (!found) {
         /* Poll sparsely: each look pulls the submitter's cache line. */
         for (i = 0; i < 16 && !found; i++) {
@@ -379,6 +407,24 @@ static void wake_one_if_needed(struct thread_pool *pool, bool locked)
         lp__mutex_unlock(&pool->lock);
 }
 
+static void set_busy(struct thread_pool *pool, struct worker *w, bool busy)
+{
+    atomic_store_explicit(&w->busy, busy, memory_order_relaxed);
+    if (!atomic_load_explicit(&pool->saturated, memory_order_relaxed)) {
+        if (busy)
+            atomic_fetch_sub(&pool->idle, 1);
+        else
+            atomic_fetch_add(&pool->idle, 1);
+    }
+}
+
+static void mark_idle(void *ctx)
+{
+    struct worker *w = ctx;
+
+    set_busy(w->pool, w, false);
+}
+
 /*
  * Takes the next task, parking when there is none. The worker is counted
  * idle on entry; taking a task makes it busy. NULL means: exit.
@@ -399,7 +445,7 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
             lp__cond_wait(&pool->work_cv, &pool->lock);
         atomic_fetch_sub(&pool->parked, 1);
     }
-    atomic_fetch_sub(&pool->idle, 1);
+    set_busy(pool, w, true);
     /* More work than one: pass the wake-up on. */
     if (pool->head != NULL || atomic_load(&pool->inbox) != NULL)
         wake_one_if_needed(pool, true);
@@ -407,12 +453,8 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
     return f;
 }
 
-static void mark_idle(void *ctx)
-{
-    atomic_fetch_add(&((struct thread_pool *)ctx)->idle, 1);
-}
-
-static void run_item(struct thread_pool *pool, struct worker *w, lp_future *f)
+/* Runs a taken task (or skips a cancelled one) on worker `w`. */
+static void run_item(struct worker *w, lp_future *f)
 {
     struct work_item *item = item_of(f);
     struct lp__task_spec spec = { .result_free = f->result_free };
@@ -432,10 +474,10 @@ static void run_item(struct thread_pool *pool, struct worker *w, lp_future *f)
             spec.arg_free = item->arg_free;
             item->arg_free = NULL; /* lp__run_spec frees the argument */
         }
-        lp__run_spec(&spec, f, mark_idle, pool);
+        lp__run_spec(&spec, f, mark_idle, w);
         atomic_fetch_add_explicit(&w->completed, 1, memory_order_relaxed);
     } else {
-        mark_idle(pool);
+        mark_idle(w);
     }
     release_item(f);
 }
@@ -493,7 +535,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     while ((f = take_task(pool, w)) != NULL)
-        run_item(pool, w, f);
+        run_item(w, f);
     return NULL;
 }
 
@@ -760,11 +802,15 @@ static lp_status pool_stats(lp_executor *ex, lp_executor_stats *out)
     lp__mutex_lock(&pool->join_lock);
     lp__mutex_lock(&pool->lock);
     out->workers = pool->nworkers - pool->njoined;
-    out->idle = out->workers > 0 ? atomic_load(&pool->idle) : 0;
     out->queued = pending_tasks(pool);
     out->max_workers = (size_t)pool->opts.max_workers;
-    for (i = 0; i < pool->nslots; i++)
-        out->completed += atomic_load(&pool->workers[i]->completed);
+    for (i = 0; i < pool->nslots; i++) {
+        struct worker *w = pool->workers[i];
+
+        out->completed += atomic_load(&w->completed);
+        if (out->workers > 0 && !w->failed && !atomic_load(&w->busy))
+            out->idle++;
+    }
     lp__mutex_unlock(&pool->lock);
     lp__mutex_unlock(&pool->join_lock);
     return LP_OK;
@@ -853,6 +899,7 @@ lp_status lp_thread_pool_create(const lp_thread_pool_options *opts,
     if (pool->prefix == NULL || pool->workers == NULL)
         goto out_free;
     pool->opts.thread_name_prefix = pool->prefix;
+    pool->max_spinners = lp__cpu_count() > 1 ? (size_t)lp__cpu_count() - 1 : 1;
     st = init_sync(pool);
     if (st != LP_OK)
         goto out_free;
