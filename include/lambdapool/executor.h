@@ -137,8 +137,10 @@ LP_EXTERN lp_status lp_executor_shutdown(lp_executor *ex, bool wait,
 
 /*
  * lp_executor_shutdown(ex, true, false), then frees the executor. Futures
- * already handed out stay valid. NULL is a no-op; so is a second destroy of
- * the same handle, as far as the memory has not been reused.
+ * already handed out stay valid. NULL is a no-op. The handle is invalid
+ * afterwards (the magic number is cleared first, so a stale handle is
+ * usually caught with LP_EINVAL, but that is a debugging aid, not a promise).
+ * Must not be called from one of the executor's own tasks.
  */
 LP_EXTERN void lp_executor_destroy(lp_executor *ex);
 
@@ -343,6 +345,10 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  * Tasks sent to a worker are RUNNING and cannot be cancelled; each worker is
  * sent at most `max_inflight` tasks ahead (Python keeps max_workers + 1 in
  * its call queue); the rest stay PENDING and cancellable.
+ *
+ * Done callbacks of the pool's futures run on its manager thread, holding
+ * no lock: they may submit, but must not destroy the pool (a shutdown with
+ * wait=true from there does not wait).
  */
 
 typedef enum lp_worker_death_policy {
