@@ -99,6 +99,8 @@ void lp_executor_destroy(lp_executor *ex)
     if (!executor_valid(ex))
         return;
     forked = forked_since_creation(ex);
+    if (!forked && ex->vt->on_worker != NULL && ex->vt->on_worker(ex))
+        return;
     if (!forked)
         ex->vt->shutdown(ex, true, false);
     ex->magic = 0;

@@ -140,7 +140,8 @@ LP_EXTERN lp_status lp_executor_shutdown(lp_executor *ex, bool wait,
  * already handed out stay valid. NULL is a no-op. The handle is invalid
  * afterwards (the magic number is cleared first, so a stale handle is
  * usually caught with LP_EINVAL, but that is a debugging aid, not a promise).
- * Must not be called from one of the executor's own tasks.
+ * Called from one of the executor's own tasks, it does nothing: a task cannot
+ * wait for itself.
  */
 LP_EXTERN void lp_executor_destroy(lp_executor *ex);
 
