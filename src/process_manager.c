@@ -249,6 +249,8 @@ static void complete_entry(struct process_pool *p, struct pp_worker *w,
     lp_bytes *b;
 
     it->futs[h->index] = NULL;
+    /* Counted first, so whoever sees the future done sees it counted. */
+    atomic_fetch_add(&p->completed, 1);
     if (h->type == LP__FRAME_FAIL) {
         lp_future_set_error(f, h->code, h->sys_errno, "%s", (char *)body);
         lp__frame_body_free(&w->rd, body);
@@ -258,7 +260,6 @@ static void complete_entry(struct process_pool *p, struct pp_worker *w,
             lp__bytes_free(b);
     }
     lp_future_release(f);
-    atomic_fetch_add(&p->completed, 1);
     if (--it->pending == 0) {
         w->head = it->next;
         if (w->head == NULL)

@@ -204,7 +204,9 @@ static lp_status pp_shutdown(lp_executor *ex, bool wait, bool cancel_futures)
     wake_manager_locked(p);
     lp__mutex_unlock(&p->mu);
     lp__pp_abandon_list(cancelled, true, LP_ESHUTDOWN, "cancelled at shutdown");
-    if (wait) {
+    /* From a done callback (the manager thread), waiting would be waiting
+     * for ourselves: the manager finishes once the callback returns. */
+    if (wait && !lp__thread_is_self(&p->manager)) {
         lp__mutex_lock(&p->mu);
         while (!p->finished)
             lp__cond_wait(&p->cv, &p->mu);

@@ -470,9 +470,14 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
         if (pfd[0].revents != 0)
             serve_command(&s);
     }
-    /* QUIT: the parent closed every worker socket (or asked for kills);
-     * reap them all before exiting, so the parent's waitpid on us means
-     * every worker is gone. */
+    /*
+     * QUIT: nothing is left to run and the parent closed its end of every
+     * worker socket. Kill the workers anyway (they are idle): a process the
+     * application forked may hold copies of those sockets, so EOF alone
+     * might never come. Reap them all before exiting, so the parent's
+     * waitpid on us means every worker is gone.
+     */
+    kill_children(&s, 0);
     while (waitpid(-1, &status, 0) > 0 || errno == EINTR) {
     }
     _exit(0);

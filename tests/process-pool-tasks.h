@@ -150,6 +150,21 @@ static __attribute__((unused)) void task_hang(lp_task *task, const void *in,
         pause();
 }
 
+/* Writes the start of a valid RESULT frame header, then exits: the parent
+ * sees a frame cut short by EOF. */
+static __attribute__((unused)) void task_truncate(lp_task *task, const void *in,
+                                                  size_t len)
+{
+    static const unsigned char part[20] = { 'L', 'P', 'F', '1', 2, 0 };
+
+    (void)task;
+    (void)in;
+    (void)len;
+    if (write(3, part, sizeof(part)) < 0)
+        _exit(9);
+    _exit(0);
+}
+
 /* Writes garbage where the worker's frames go (descriptor 3), then waits to
  * be killed by the pool. */
 static __attribute__((unused)) void task_scribble(lp_task *task, const void *in,

@@ -165,6 +165,47 @@ TEST(corrupt_frame_fails_future)
     assert_no_children();
 }
 
+/* A frame cut short by the worker's death fails the future; no crash. */
+TEST(truncated_frame_fails_future)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+    lp_future *f;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_truncate, NULL, 0, &f));
+    assert_broken(f, "terminated abruptly with exit code 0");
+    lp_future_release(f);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+/* Item 40: a big payload to a worker that dies at once: never a hang. */
+TEST(big_payload_to_dying_worker)
+{
+    size_t len = 8u << 20;
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_REPLACE);
+    char *big = calloc(1, len);
+    lp_future *f[3];
+
+    ASSERT_TRUE(big != NULL);
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_exit3, big, len, &f[i]));
+    for (int i = 0; i < 3; i++) {
+        assert_broken(f[i], "exit code 3");
+        lp_future_release(f[i]);
+    }
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, big, len, &f[0]));
+    {
+        void *r;
+
+        ASSERT_OK(lp_future_result(f[0], 20000, &r));
+        ASSERT_EQ(len, ((lp_bytes *)r)->len);
+    }
+    lp_future_release(f[0]);
+    free(big);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
 static int init_fail(void *arg)
 {
     (void)arg;

@@ -499,6 +499,91 @@ TEST(created_from_threaded_process)
     pthread_join(t, NULL);
 }
 
+/* Item 27 (gh-94440): submit, cancel at once, then shutdown(wait). */
+TEST(cancel_then_shutdown_does_not_hang)
+{
+    lp_executor *ex = make_pool(1, 0);
+    lp_future *f[4];
+
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "c", 1, &f[i]));
+    lp_future_cancel(f[3]);
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    for (int i = 0; i < 4; i++) {
+        ASSERT_TRUE(lp_future_done(f[i]));
+        lp_future_release(f[i]);
+    }
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+struct chain {
+    lp_executor *ex;
+    lp_future *next;
+    lp_status submit_st, wait_st, shutdown_st;
+    atomic_int ran;
+};
+
+/* Runs on the manager thread: submits a follow-up; a shutdown that would
+ * wait for the manager itself is refused, one that does not wait is fine. */
+static void submit_from_callback(lp_future *f, void *arg)
+{
+    struct chain *c = arg;
+
+    (void)f;
+    c->submit_st =
+        lp_executor_submit_bytes(c->ex, task_echo, "next", 4, &c->next);
+    c->wait_st = lp_executor_shutdown(c->ex, true, false);
+    c->shutdown_st = lp_executor_shutdown(c->ex, false, false);
+    atomic_store(&c->ran, 1);
+}
+
+TEST(done_callback_may_submit)
+{
+    struct chain c = { 0 };
+    lp_future *f;
+    void *r;
+
+    c.ex = make_pool(1, 0);
+    ASSERT_OK(lp_executor_submit_bytes(c.ex, task_echo, "first", 5, &f));
+    ASSERT_OK(lp_future_add_done_callback(f, submit_from_callback, &c));
+    ASSERT_OK(lp_future_result(f, 10000, &r));
+    lp_future_release(f);
+    /* Callbacks run after the state change: wait for this one. */
+    for (int i = 0; i < 10000 && !atomic_load(&c.ran); i++)
+        lp_test_sleep_ms(1);
+    ASSERT_TRUE(atomic_load(&c.ran));
+    ASSERT_OK(lp_executor_shutdown(c.ex, true, false));
+    ASSERT_OK(c.submit_st);
+    ASSERT_STATUS(LP_EINVAL, c.wait_st);
+    ASSERT_OK(c.shutdown_st);
+    ASSERT_OK(lp_future_result(c.next, 0, &r));
+    ASSERT_STR_EQ("next", ((lp_bytes *)r)->data);
+    lp_future_release(c.next);
+    lp_executor_destroy(c.ex);
+}
+
+TEST(stats_count_work)
+{
+    lp_executor *ex = make_pool(2, 0);
+    lp_executor_stats s;
+    lp_future *f[10];
+    void *r;
+
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "s", 1, &f[i]));
+    for (int i = 0; i < 10; i++) {
+        ASSERT_OK(lp_future_result(f[i], 10000, &r));
+        lp_future_release(f[i]);
+    }
+    ASSERT_OK(lp_executor_stats_get(ex, &s));
+    ASSERT_EQ(10, s.completed);
+    ASSERT_EQ(2, s.max_workers);
+    ASSERT_EQ(0, s.queued);
+    ASSERT_LE(s.workers, 2);
+    lp_executor_destroy(ex);
+}
+
 TEST(results_outlive_pool)
 {
     lp_executor *ex = make_pool(1, 0);
