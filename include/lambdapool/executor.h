@@ -348,8 +348,8 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  * its call queue); the rest stay PENDING and cancellable.
  *
  * Done callbacks of the pool's futures run on its manager thread, holding
- * no lock: they may submit, but must not destroy the pool (a shutdown with
- * wait=true from there does not wait).
+ * no lock. They may submit; as from a thread pool's own task, shutdown with
+ * wait=true returns LP_EINVAL there and lp_executor_destroy does nothing.
  */
 
 typedef enum lp_worker_death_policy {
