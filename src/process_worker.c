@@ -111,10 +111,19 @@ int lp__ctl_recv(int fd, struct lp__ctl_msg *m, int *passed_fd)
 
 /* ---- the worker ---------------------------------------------------------- */
 
+struct worker {
+    int fd;
+    const struct lp__proc_config *cfg;
+    unsigned char out[OUT_BUF_SIZE];
+    size_t out_len;
+};
+
 struct worker_task {
     struct lp_task base;
+    struct worker *w;
     uint64_t max_payload;
-    void *reply; /* owned */
+    void *reply;       /* owned; NULL when the reply is inline */
+    bool inline_reply; /* the reply sits in w->out after a frame header */
     size_t reply_len;
     bool failed;
     int code, sys_errno;
@@ -135,32 +144,38 @@ static void worker_fail(lp_task *task, int code, int sys_errno, const char *fmt,
               ap);
 }
 
+/*
+ * A reply that fits is copied straight into the output buffer, after room
+ * for its frame header, and sent from there: one copy, no allocation. The
+ * header goes in once the task returned (a later reply replaces it).
+ */
 static lp_status worker_reply(lp_task *task, const void *data, size_t len)
 {
     struct worker_task *t = (struct worker_task *)task;
+    struct worker *w = t->w;
     void *copy;
 
     if (len > t->max_payload)
         return LP_ETOOBIG;
-    copy = lp__malloc(len > 0 ? len : 1);
-    if (copy == NULL)
-        return LP_ENOMEM;
-    if (len > 0)
-        memcpy(copy, data, len);
+    if (LP__FRAME_HEADER_SIZE + len <= sizeof(w->out) - w->out_len) {
+        if (len > 0)
+            memcpy(w->out + w->out_len + LP__FRAME_HEADER_SIZE, data, len);
+        copy = NULL;
+    } else {
+        copy = lp__malloc(len > 0 ? len : 1);
+        if (copy == NULL)
+            return LP_ENOMEM;
+        if (len > 0)
+            memcpy(copy, data, len);
+    }
     lp__free(t->reply);
     t->reply = copy;
+    t->inline_reply = copy == NULL;
     t->reply_len = len;
     return LP_OK;
 }
 
 static const struct lp__task_ops worker_ops = { worker_fail, worker_reply };
-
-struct worker {
-    int fd;
-    const struct lp__proc_config *cfg;
-    unsigned char out[OUT_BUF_SIZE];
-    size_t out_len;
-};
 
 /* Writes every byte or ends the worker: the parent is gone. */
 static void send_all(int fd, struct iovec *iov, int cnt)
@@ -228,6 +243,7 @@ static void run_entry(struct worker *w, const struct lp__frame_header *in,
     t.message[0] = '\0';
     t.base.magic = LP__TASK_MAGIC;
     t.base.ops = &worker_ops;
+    t.w = w;
     t.max_payload = w->cfg->max_payload;
     fn(&t.base, data, len);
     if (t.failed) {
@@ -236,6 +252,11 @@ static void run_entry(struct worker *w, const struct lp__frame_header *in,
         h.sys_errno = t.sys_errno;
         h.len = strlen(t.message);
         put_frame(w, &h, t.message);
+    } else if (t.inline_reply) {
+        h.type = LP__FRAME_RESULT;
+        h.len = t.reply_len;
+        lp__frame_encode_header(w->out + w->out_len, &h);
+        w->out_len += LP__FRAME_HEADER_SIZE + t.reply_len;
     } else {
         h.type = LP__FRAME_RESULT;
         h.len = t.reply_len;
