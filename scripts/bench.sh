@@ -268,6 +268,10 @@ scripts/bench-process.sh "$build" || failed=1
 # threads (issue 6), same ratio format.
 scripts/bench-http.sh "$build" || failed=1
 
+# The Lambda runtime against the bash + curl bootstrap of AWS's tutorial
+# (issue 4): per-invocation overhead and cold start, same ratio format.
+scripts/bench-lambda.sh "$build" || failed=1
+
 echo
 echo "bench: done in $(($(date +%s) - start)) s"
 exit $failed

@@ -335,6 +335,34 @@ static enum next_outcome get_next(struct runtime *rt,
     return NEXT_FATAL;
 }
 
+/*
+ * Sets _X_AMZN_TRACE_ID for the invocation (one loop only). setenv() would
+ * keep every distinct value it was ever given (glibc cannot free them), and
+ * trace ids differ on every invocation: a warm process serving millions of
+ * invocations would grow without bound. So the variable points at one
+ * buffer of ours (putenv), rewritten in place; only an over-long value
+ * falls back to setenv.
+ */
+static void set_trace_env(const char *trace_id)
+{
+    static const char name[] = "_X_AMZN_TRACE_ID=";
+    static char buf[sizeof(name) + 512];
+    static bool installed;
+    size_t len = strlen(trace_id);
+
+    if (trace_id[0] == '\0' || len >= sizeof(buf) - sizeof(name)) {
+        unsetenv("_X_AMZN_TRACE_ID");
+        installed = false;
+        if (trace_id[0] != '\0')
+            setenv("_X_AMZN_TRACE_ID", trace_id, 1);
+        return;
+    }
+    memcpy(buf, name, sizeof(name) - 1);
+    memcpy(buf + sizeof(name) - 1, trace_id, len + 1);
+    if (!installed || getenv("_X_AMZN_TRACE_ID") != buf + sizeof(name) - 1)
+        installed = putenv(buf) == 0;
+}
+
 /* Runs the handler on one event and posts its outcome. */
 static lp_status handle(struct runtime *rt, struct loop *lp,
                         struct lp__lambda_api *api,
@@ -345,12 +373,8 @@ static lp_status handle(struct runtime *rt, struct loop *lp,
     lp_status st;
 
     fill_context(rt, &next->headers, lp->index, &ctx);
-    if (rt->concurrency == 1) {
-        if (ctx.trace_id[0] != '\0')
-            setenv("_X_AMZN_TRACE_ID", ctx.trace_id, 1);
-        else
-            unsetenv("_X_AMZN_TRACE_ID");
-    }
+    if (rt->concurrency == 1)
+        set_trace_env(ctx.trace_id);
     lp__lambda_invocation_init(&inv, next->body, next->len);
     rt->handler(&inv, &ctx, next->body, next->len, rt->user_data);
     st = post_outcome(api, ctx.request_id, &inv);

@@ -27,6 +27,7 @@ struct conn {
     struct stub *s;
     int fd;
     pthread_t thread;
+    bool done; /* s->mu: the thread is about to exit */
 };
 
 struct stub {
@@ -43,11 +44,14 @@ struct stub {
     bool stopping;                     /* mu */
     size_t next_event;                 /* mu */
     size_t nexts;                      /* mu: GET next requests seen */
+    int64_t first_next_ns;             /* mu: when the first GET next came */
     struct conn *conns[MAX_CONNS];     /* mu */
     size_t n_conns;                    /* mu */
     struct stub_post posts[MAX_POSTS]; /* mu */
     size_t n_posts;                    /* mu */
 };
+
+static void deadline_ts(struct timespec *ts, int64_t timeout_ms);
 
 static void die(const char *what)
 {
@@ -261,10 +265,19 @@ static bool serve_event(int fd, const struct stub_event *ev, size_t i)
     return write_all(fd, body, len);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void record_post(struct stub *s, const struct request *rq, char kind,
                         const char *id, int status)
 {
     struct stub_post *p;
+    int64_t now = mono_ns();
 
     pthread_mutex_lock(&s->mu);
     if (s->n_posts < MAX_POSTS) {
@@ -278,6 +291,7 @@ static void record_post(struct stub *s, const struct request *rq, char kind,
         memcpy(p->body, rq->body, rq->len + 1);
         p->len = rq->len;
         p->status = status;
+        p->t_ns = now;
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -330,8 +344,13 @@ static bool handle_next(struct stub *s, int fd)
 {
     size_t i;
 
+    int64_t now = mono_ns();
+
     pthread_mutex_lock(&s->mu);
-    s->nexts++;
+    if (s->nexts++ == 0) {
+        s->first_next_ns = now;
+        pthread_cond_broadcast(&s->cv);
+    }
     while (!s->stopping && s->next_event >= s->n_events)
         pthread_cond_wait(&s->cv, &s->mu);
     if (s->stopping) {
@@ -363,7 +382,31 @@ static void *conn_main(void *arg)
             break;
     }
     shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_lock(&c->s->mu);
+    c->done = true;
+    pthread_mutex_unlock(&c->s->mu);
     return NULL;
+}
+
+/* Joins and frees the connections whose thread ended (one process per
+ * request, as curl(1) in a shell bootstrap, makes many). */
+static void reap_conns(struct stub *s)
+{
+    size_t kept = 0;
+
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n_conns; i++) {
+        struct conn *c = s->conns[i];
+        if (!c->done) {
+            s->conns[kept++] = c;
+            continue;
+        }
+        pthread_join(c->thread, NULL); /* it only has to return */
+        close(c->fd);
+        free(c);
+    }
+    s->n_conns = kept;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void *accept_main(void *arg)
@@ -385,6 +428,7 @@ static void *accept_main(void *arg)
         fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        reap_conns(s);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = calloc(1, sizeof(*c));
         if (c == NULL)
@@ -417,13 +461,7 @@ bool stub_wait_posts(struct stub *s, size_t n, int64_t timeout_ms)
     struct timespec ts;
     bool ok;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    deadline_ts(&ts, timeout_ms);
     pthread_mutex_lock(&s->mu);
     while (s->n_posts < n) {
         if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
@@ -453,6 +491,43 @@ const struct stub_post *stub_post_get(struct stub *s, size_t i)
         p = &s->posts[i];
     pthread_mutex_unlock(&s->mu);
     return p;
+}
+
+int64_t stub_first_next_ns(struct stub *s)
+{
+    int64_t t;
+
+    pthread_mutex_lock(&s->mu);
+    t = s->first_next_ns;
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+static void deadline_ts(struct timespec *ts, int64_t timeout_ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+bool stub_wait_first_next(struct stub *s, int64_t timeout_ms)
+{
+    struct timespec ts;
+    bool ok;
+
+    deadline_ts(&ts, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    while (s->nexts == 0) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    ok = s->nexts > 0;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 size_t stub_next_count(struct stub *s)

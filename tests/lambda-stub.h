@@ -46,7 +46,8 @@ struct stub_post {
     char error_type[160]; /* Lambda-Runtime-Function-Error-Type, or "" */
     char *body;
     size_t len;
-    int status; /* what the stub answered */
+    int status;   /* what the stub answered */
+    int64_t t_ns; /* CLOCK_MONOTONIC when the POST was read */
 };
 
 struct stub;
@@ -64,6 +65,10 @@ size_t stub_post_count(struct stub *s);
 const struct stub_post *stub_post_get(struct stub *s, size_t i);
 /* GET next requests seen so far. */
 size_t stub_next_count(struct stub *s);
+/* CLOCK_MONOTONIC ns of the first GET next (0: none yet). */
+int64_t stub_first_next_ns(struct stub *s);
+/* Waits until the first GET next arrived or timeout_ms passed. */
+bool stub_wait_first_next(struct stub *s, int64_t timeout_ms);
 void stub_destroy(struct stub *s);
 
 /* A loopback port with nothing listening (connection refused). */

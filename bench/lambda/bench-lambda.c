@@ -1,0 +1,136 @@
+/*
+ * Lambda runtime benchmark driver: runs a bootstrap (any command) against
+ * the loopback Runtime API stub (tests/lambda-stub.c) and prints
+ * "<key> <value>" lines for scripts/bench-lambda.sh.
+ *
+ *   bench-lambda overhead N CMD...   N invocations of an empty event; the
+ *       time between the POSTs of invocation N/10 and N, per invocation:
+ *       "per_invocation_us", i.e. one GET next + handler + POST round, the
+ *       stub's own work included (it is the same for every peer).
+ *   bench-lambda coldstart CMD...    exec of CMD to its first GET next:
+ *       "cold_start_us".
+ * CMD runs in its own process group with AWS_LAMBDA_RUNTIME_API set and is
+ * killed (SIGKILL to the group) once measured.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lambda-stub.h"
+
+extern char **environ;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static pid_t spawn(char **argv)
+{
+    posix_spawnattr_t attr;
+    pid_t pid;
+    int err;
+
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    err = posix_spawnp(&pid, argv[0], NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    if (err != 0) {
+        fprintf(stderr, "bench-lambda: cannot run %s: %s\n", argv[0],
+                strerror(err));
+        exit(1);
+    }
+    return pid;
+}
+
+static void stop(pid_t pid)
+{
+    int status;
+
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+static int overhead(long n, char **cmd)
+{
+    struct stub_event *ev = calloc((size_t)n, sizeof(*ev));
+    struct stub *s;
+    size_t warm = (size_t)n / 10;
+    pid_t pid;
+    int64_t t0, t1;
+
+    if (ev == NULL)
+        return 1;
+    for (long i = 0; i < n; i++)
+        ev[i].body = "{}";
+    s = stub_create(ev, (size_t)n);
+    setenv("AWS_LAMBDA_RUNTIME_API", stub_addr(s), 1);
+    stub_start(s);
+    pid = spawn(cmd);
+    if (!stub_wait_posts(s, (size_t)n, 120000)) {
+        fprintf(stderr, "bench-lambda: only %zu of %ld invocations answered\n",
+                stub_post_count(s), n);
+        stop(pid);
+        return 1;
+    }
+    t0 = stub_post_get(s, warm)->t_ns;
+    t1 = stub_post_get(s, (size_t)n - 1)->t_ns;
+    stop(pid);
+    printf("per_invocation_us %.2f\n",
+           (double)(t1 - t0) / 1e3 / (double)((size_t)n - 1 - warm));
+    printf("invocations %ld\n", n);
+    stub_destroy(s);
+    free(ev);
+    return 0;
+}
+
+static int coldstart(char **cmd)
+{
+    static struct stub_event ev[1] = { { .body = "{}" } };
+    struct stub *s = stub_create(ev, 1);
+    int64_t t0;
+    pid_t pid;
+
+    setenv("AWS_LAMBDA_RUNTIME_API", stub_addr(s), 1);
+    stub_start(s);
+    t0 = mono_ns();
+    pid = spawn(cmd);
+    if (!stub_wait_first_next(s, 30000)) {
+        fprintf(stderr, "bench-lambda: %s never asked for an event\n", cmd[0]);
+        stop(pid);
+        return 1;
+    }
+    printf("cold_start_us %.1f\n", (double)(stub_first_next_ns(s) - t0) / 1e3);
+    stub_wait_posts(s, 1, 30000);
+    stop(pid);
+    stub_destroy(s);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "overhead") == 0) {
+        long n = strtol(argv[2], NULL, 10);
+        if (n < 20 || n > 4000) {
+            fprintf(stderr, "bench-lambda: N must be 20..4000\n");
+            return 1;
+        }
+        return overhead(n, argv + 3);
+    }
+    if (argc >= 3 && strcmp(argv[1], "coldstart") == 0)
+        return coldstart(argv + 2);
+    fprintf(stderr,
+            "usage: bench-lambda overhead N CMD... | coldstart CMD...\n");
+    return 1;
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The Lambda runtime benchmark (`make bench` runs it after the pools): an
+# empty handler on lp_lambda_run against the bash + curl bootstrap of AWS's
+# custom-runtime tutorial (bench/lambda/bash-bootstrap), both served by the
+# same loopback Runtime API stub, in the same run. Prints each figure, then
+#   ratio <what> vs bash+curl: <N>x      (N = bash's figure / ours)
+# Every figure is the lowest of LP_BENCH_REPEAT runs (3), each in a fresh
+# process. Sizes:
+#   LP_BENCH_LAMBDA_N       invocations per overhead run, ours (4000)
+#   LP_BENCH_LAMBDA_BASH_N  the same for bash + curl (100: ~10 ms each)
+#   LP_BENCH_LAMBDA_COLD    cold starts per peer (10)
+# Usage: scripts/bench-lambda.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+REPEAT=${LP_BENCH_REPEAT:-3}
+N=${LP_BENCH_LAMBDA_N:-4000}
+BASH_N=${LP_BENCH_LAMBDA_BASH_N:-100}
+COLD=${LP_BENCH_LAMBDA_COLD:-10}
+
+drv=$build/bench/lambda/bench-lambda
+ours=$build/bench/lambda/bench-lambda-empty
+if [ ! -x "$drv" ] || [ ! -x "$ours" ]; then
+    echo "bench-lambda: $drv or $ours not built" >&2
+    exit 1
+fi
+command -v curl >/dev/null || { echo "bench-lambda: curl(1) missing (the peer needs it)" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lp-bench-lambda.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# The tutorial's bootstrap leaves one mktemp file per invocation.
+export TMPDIR=$tmp
+export LAMBDA_TASK_ROOT=$PWD/bench/lambda/bash-bootstrap
+export _HANDLER=function.handler
+bash_cmd=$LAMBDA_TASK_ROOT/bootstrap
+
+# lowest KEY CMD...: runs CMD, prints the value of KEY from its output.
+lowest() {
+    local key=$1 best="" v
+    shift
+    local runs=$1
+    shift
+    for _ in $(seq "$runs"); do
+        v=$("$@" | awk -v k="$key" '$1 == k { print $2 }')
+        [ -n "$v" ] || { echo "bench-lambda: $* printed no $key" >&2; return 1; }
+        if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+            best=$v
+        fi
+    done
+    echo "$best"
+}
+
+ratio() {
+    awk -v w="$1" -v a="$2" -v b="$3" 'BEGIN {
+        r = (b > 0) ? a / b : 0
+        printf "ratio %s vs bash+curl: ", w
+        printf (r >= 10 ? "%.1fx\n" : "%.2fx\n"), r }'
+}
+
+target() {
+    awk -v t="$1" -v v="$2" -v l="$3" 'BEGIN {
+        printf "  %-52s %s (%s)\n", t, (v <= l) ? "met" : "MISSED", v }'
+}
+
+echo
+echo "== Lambda runtime: per-invocation overhead, empty handler, GET next ->"
+echo "   handler -> POST response on a loopback Runtime API stub (lowest of $REPEAT)"
+inv_ours=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$N" "$ours")
+inv_bash=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd")
+printf '  %-34s %10s us/invocation (%s invocations)\n' "lambdapool lp_lambda_run" "$inv_ours" "$N"
+printf '  %-34s %10s us/invocation (%s invocations)\n' "bash + curl (AWS tutorial)" "$inv_bash" "$BASH_N"
+ratio "lambda per-invocation overhead" "$inv_bash" "$inv_ours"
+
+echo
+echo "== Lambda runtime: cold start, exec of the bootstrap -> its first GET next"
+echo "   (lowest of $COLD)"
+cold_ours=$(lowest cold_start_us "$COLD" "$drv" coldstart "$ours")
+cold_bash=$(lowest cold_start_us "$COLD" "$drv" coldstart "$bash_cmd")
+printf '  %-34s %10s us\n' "lambdapool lp_lambda_run" "$cold_ours"
+printf '  %-34s %10s us\n' "bash + curl (AWS tutorial)" "$cold_bash"
+ratio "lambda cold start" "$cold_bash" "$cold_ours"
+
+echo
+echo "== Lambda runtime targets (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+target "per-invocation overhead <= 50 us" "$inv_ours" 50
+target "cold start <= 2000 us" "$cold_ours" 2000
+awk -v a="$inv_bash" -v b="$inv_ours" -v c="$cold_bash" -v d="$cold_ours" 'BEGIN {
+    r1 = a / b; r2 = c / d
+    printf "  %-52s %s (%.1fx, %.1fx)\n", "both >= 20x better than bash + curl",
+        (r1 >= 20 && r2 >= 20) ? "met" : "MISSED", r1, r2 }'
