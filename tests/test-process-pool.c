@@ -295,14 +295,14 @@ TEST(submit_after_shutdown)
 TEST(only_queued_tasks_cancel)
 {
     lp_executor *ex = make_pool(1, 0);
-    int64_t ms = 300;
+    int64_t ms[2] = { 1500, 1 }; /* the first one leaves time to cancel */
     lp_future *f[7];
     int cancelled = 0;
     void *r;
 
     for (int i = 0; i < 7; i++)
-        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms),
-                                           &f[i]));
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms[i > 0],
+                                           sizeof(ms[0]), &f[i]));
     while (!lp_future_running(f[0]))
         lp_test_sleep_ms(1);
     for (int i = 0; i < 7; i++)
@@ -327,7 +327,7 @@ TEST(shutdown_cancel_futures)
 {
     enum { N = 20 };
     lp_executor *ex = make_pool(1, 0);
-    int64_t ms = 20;
+    int64_t ms = 100;
     lp_future *f[N];
     int cancelled = 0, ok = 0;
     void *r;
@@ -440,14 +440,14 @@ TEST(map_skips_cancelled_items)
 {
     enum { N = 6 };
     lp_executor *ex = make_pool(1, 0);
-    int64_t ms = 200;
+    int64_t ms[2] = { 1500, 1 }; /* the first one leaves time to cancel */
     lp_bytes items[N];
     lp_future *block, *f[N];
     void *r;
 
     for (int i = 0; i < 2; i++) {
-        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms),
-                                           &block));
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &ms[i],
+                                           sizeof(ms[0]), &block));
         lp_future_release(block);
     }
     for (int i = 0; i < N; i++)
