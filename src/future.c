@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "future_impl.h"
+#include "slab.h"
 
 #define MESSAGE_MAX 1024
 /* How long lp_future_result spins before blocking. */
@@ -63,12 +64,11 @@ lp__mutex *lp__future_lock(const lp_future *f)
 
 lp_status lp__future_new(size_t extra, lp_future **out)
 {
-    lp_future *f = lp__malloc(sizeof(*f) + extra);
+    lp_future *f = lp__slab_alloc(sizeof(*f) + extra);
 
     if (f == NULL)
         return LP_ENOMEM;
     pthread_once(&future_locks_once, init_future_locks);
-    memset(f, 0, sizeof(*f) + extra);
     atomic_init(&f->refs, 1);
     atomic_init(&f->state, LP_FUTURE_PENDING);
     atomic_init(&f->has_listeners, false);
@@ -106,7 +106,7 @@ static void free_future(lp_future *f)
         f->result_free(f->result);
     if (!f->error_is_static)
         lp__free(f->error);
-    lp__free(f);
+    lp__slab_free(f);
 }
 
 void lp_future_release(lp_future *f)

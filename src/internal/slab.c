@@ -1,0 +1,148 @@
+/*
+ * See slab.h. Every object carries a one-word header naming its slab (NULL
+ * for objects too large for the slab, which come from lp__malloc). A
+ * thread's current slab starts with a live count of LP__SLAB_OBJECTS; slots
+ * never handed out are subtracted when the thread moves on to a new slab or
+ * exits (a pthread key destructor), so the count reaches zero exactly when
+ * every handed-out object was freed. Under AddressSanitizer freed slots are
+ * poisoned, so use-after-free is still reported.
+ */
+#include "slab.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#if defined(__has_feature)
+#    if __has_feature(address_sanitizer)
+#        define LP__ASAN 1
+#    endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#    define LP__ASAN 1
+#endif
+#ifdef LP__ASAN
+#    include <sanitizer/asan_interface.h>
+#    define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#    define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#    define POISON(p, n)   ((void)sizeof(p), (void)sizeof(n))
+#    define UNPOISON(p, n) ((void)sizeof(p), (void)sizeof(n))
+#endif
+
+struct slab;
+
+struct header {
+    struct slab *slab; /* NULL: allocated with lp__malloc */
+    void *pad;         /* keeps the object 16-byte aligned */
+};
+
+#define SLOT_SIZE (LP__SLAB_OBJECT_MAX + sizeof(struct header))
+
+struct slab {
+    atomic_uint live;
+    alignas(16) unsigned char slots[LP__SLAB_OBJECTS][SLOT_SIZE];
+};
+
+struct thread_cache {
+    struct slab *current;
+    unsigned used;
+};
+
+static _Thread_local struct thread_cache cache;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void release_slots(struct slab *s, unsigned n)
+{
+    if (n > 0 && atomic_fetch_sub(&s->live, n) == n)
+        lp__free(s);
+}
+
+/* Gives back the slots the thread will never hand out. */
+static void retire_current(struct thread_cache *c)
+{
+    if (c->current != NULL) {
+        release_slots(c->current, LP__SLAB_OBJECTS - c->used);
+        c->current = NULL;
+    }
+}
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    retire_current(&cache);
+}
+
+static void make_exit_key(void)
+{
+    pthread_key_create(&exit_key, thread_exit);
+}
+
+static struct slab *new_slab(void)
+{
+    struct slab *s = lp__malloc(sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    atomic_init(&s->live, LP__SLAB_OBJECTS);
+    POISON(s->slots, sizeof(s->slots));
+    return s;
+}
+
+static void *from_malloc(size_t size)
+{
+    struct header *h = lp__malloc(sizeof(*h) + size);
+
+    if (h == NULL)
+        return NULL;
+    h->slab = NULL;
+    memset(h + 1, 0, size);
+    return h + 1;
+}
+
+void *lp__slab_alloc(size_t size)
+{
+    struct thread_cache *c = &cache;
+    struct header *h;
+
+    if (size > LP__SLAB_OBJECT_MAX)
+        return from_malloc(size);
+    if (c->current == NULL || c->used == LP__SLAB_OBJECTS) {
+        struct slab *s = new_slab();
+
+        if (s == NULL)
+            return NULL;
+        pthread_once(&exit_key_once, make_exit_key);
+        if (c->current == NULL)
+            pthread_setspecific(exit_key, c);
+        retire_current(c);
+        c->current = s;
+        c->used = 0;
+    }
+    h = (struct header *)c->current->slots[c->used++];
+    UNPOISON(h, SLOT_SIZE);
+    h->slab = c->current;
+    memset(h + 1, 0, size);
+    return h + 1;
+}
+
+void lp__slab_free(void *p)
+{
+    struct header *h;
+    struct slab *s;
+
+    if (p == NULL)
+        return;
+    h = (struct header *)p - 1;
+    s = h->slab;
+    if (s == NULL) {
+        lp__free(h);
+        return;
+    }
+    POISON(h, SLOT_SIZE);
+    release_slots(s, 1);
+}

@@ -1,0 +1,23 @@
+/*
+ * Bump-allocated slabs for objects created at high rates (futures).
+ *
+ * Each thread carves objects of one fixed size out of its current slab of
+ * LP__SLAB_OBJECTS; freeing decrements the slab's live count and the last
+ * free releases the slab. Slots are never reused, so allocation is a bump
+ * and free is one atomic decrement, whichever thread frees. The cost is
+ * memory pinned by long-lived objects: one live object keeps its whole slab.
+ */
+#ifndef LP_INTERNAL_SLAB_H
+#define LP_INTERNAL_SLAB_H
+
+#include <stddef.h>
+
+#define LP__SLAB_OBJECTS 64
+/* Largest object the slab serves; larger requests fall back to malloc. */
+#define LP__SLAB_OBJECT_MAX 128
+
+/* An object of `size` bytes (zeroed), or NULL when out of memory. */
+void *lp__slab_alloc(size_t size) __attribute__((warn_unused_result));
+void lp__slab_free(void *p);
+
+#endif
