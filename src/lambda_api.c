@@ -293,3 +293,94 @@ void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
     curl_slist_free_all(hdrs);
     lp__free(answer.data);
 }
+
+/* Adapts libcurl's callbacks to the stream's. */
+struct stream_cb {
+    size_t (*read)(void *arg, char *buf, size_t cap);
+    const char *(*trailer)(void *arg, int i);
+    void *arg;
+};
+
+static size_t stream_read_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct stream_cb *cb = arg;
+
+    return cb->read(cb->arg, buf, size * n);
+}
+
+static int stream_trailer_cb(struct curl_slist **list, void *arg)
+{
+    struct stream_cb *cb = arg;
+    const char *line;
+
+    for (int i = 0; (line = cb->trailer(cb->arg, i)) != NULL; i++) {
+        struct curl_slist *tmp = curl_slist_append(*list, line);
+        if (tmp == NULL)
+            return CURL_TRAILERFUNC_ABORT;
+        *list = tmp;
+    }
+    return CURL_TRAILERFUNC_OK;
+}
+
+void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
+                                const char *const *headers,
+                                size_t (*read)(void *arg, char *buf,
+                                               size_t cap),
+                                const char *(*trailer)(void *arg, int i),
+                                void *arg, struct lp__lambda_result *res)
+{
+    struct stream_cb cb = { read, trailer, arg };
+    struct sink answer = { NULL, 0, 0, 1024, true, false, false };
+    struct curl_slist *hdrs = NULL, *tmp = NULL;
+    char url[sizeof(api->base) + LP__LAMBDA_ID_MAX + 64];
+    static const char *const fixed[] = {
+        "Transfer-Encoding: chunked",
+        "Lambda-Runtime-Function-Response-Mode: streaming",
+        "Trailer: Lambda-Runtime-Function-Error-Type, "
+        "Lambda-Runtime-Function-Error-Body",
+        "Expect:",
+    };
+
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        tmp = curl_slist_append(hdrs, fixed[i]);
+        if (tmp == NULL)
+            break;
+        hdrs = tmp;
+    }
+    for (size_t i = 0; tmp != NULL && headers != NULL && headers[i]; i++) {
+        tmp = curl_slist_append(hdrs, headers[i]);
+        hdrs = tmp ? tmp : hdrs;
+    }
+    if (tmp == NULL) {
+        curl_slist_free_all(hdrs);
+        res->st = LP_ENOMEM;
+        res->http_status = 0;
+        snprintf(res->detail, sizeof(res->detail), "out of memory");
+        return;
+    }
+    snprintf(url, sizeof(url), "%s%s", api->base, path);
+    curl_easy_setopt(api->curl, CURLOPT_URL, url);
+    curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, stream_read_cb);
+    curl_easy_setopt(api->curl, CURLOPT_READDATA, &cb);
+    curl_easy_setopt(api->curl, CURLOPT_TRAILERFUNCTION, stream_trailer_cb);
+    curl_easy_setopt(api->curl, CURLOPT_TRAILERDATA, &cb);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, discard_header_cb);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &answer);
+    perform(api, res);
+    if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
+        snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
+                 res->http_status, answer.data);
+    curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_TRAILERFUNCTION, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_TRAILERDATA, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    lp__free(answer.data);
+}

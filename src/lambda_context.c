@@ -39,6 +39,8 @@ static void drop_outcome(struct lp_lambda_invocation *inv)
 void lp__lambda_invocation_clear(struct lp_lambda_invocation *inv)
 {
     drop_outcome(inv);
+    lp__free(inv->content_type);
+    inv->content_type = NULL;
     inv->magic = 0;
 }
 
@@ -95,6 +97,8 @@ lp_status lp_lambda_reply(lp_lambda_invocation *inv, const void *data,
 
     if (!inv_ok(inv) || (data == NULL && len > 0))
         return LP_EINVAL;
+    if (inv->stream != NULL)
+        return LP_ESTATE; /* the answer is already being streamed */
     copy = lp__malloc(len + 1);
     if (copy == NULL) {
         lp_lambda_fail(inv, "Runtime.OutOfMemory",
@@ -126,6 +130,8 @@ lp_status lp_lambda_reply_json(lp_lambda_invocation *inv,
 
     if (!inv_ok(inv) || value == NULL)
         return LP_EINVAL;
+    if (inv->stream != NULL)
+        return LP_ESTATE;
     dump = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     if (dump == NULL)
         return LP_EINVAL;

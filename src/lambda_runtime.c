@@ -376,8 +376,13 @@ static lp_status handle(struct runtime *rt, struct loop *lp,
     if (rt->concurrency == 1)
         set_trace_env(ctx.trace_id);
     lp__lambda_invocation_init(&inv, next->body, next->len);
+    inv.api = api;
+    inv.request_id = ctx.request_id;
     rt->handler(&inv, &ctx, next->body, next->len, rt->user_data);
-    st = post_outcome(api, ctx.request_id, &inv);
+    if (inv.stream != NULL)
+        st = lp__lambda_stream_finish(&inv);
+    else
+        st = post_outcome(api, ctx.request_id, &inv);
     lp__lambda_invocation_clear(&inv);
     return st;
 }

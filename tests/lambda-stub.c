@@ -111,11 +111,14 @@ static bool write_all(int fd, const void *p, size_t n)
     return true;
 }
 
-/* A received request; `buf` holds header and body. */
+/* A received request. */
 struct request {
     char method[8];
     char path[1024];
     char error_type[160];
+    char response_mode[32];
+    char trailer_type[160];  /* Lambda-Runtime-Function-Error-Type trailer */
+    char trailer_body[2048]; /* Lambda-Runtime-Function-Error-Body trailer */
     char *body;
     size_t len;
 };
@@ -142,52 +145,145 @@ static bool header_value(const char *headers, const char *name, char *out,
     return false;
 }
 
-/* Reads one request; false when the peer closed or on error. */
-static bool read_request(int fd, struct request *rq)
+/* Buffered reading from one connection, for one request at a time. */
+struct reader {
+    int fd;
+    char buf[16384];
+    size_t pos, len;
+};
+
+static bool fill(struct reader *r)
 {
-    size_t cap = 8192, len = 0, want;
-    char *buf = malloc(cap), *end = NULL, cl[32];
+    ssize_t n;
+
+    if (r->pos < r->len)
+        return true;
+    n = recv(r->fd, r->buf, sizeof(r->buf), 0);
+    if (n <= 0)
+        return false;
+    r->pos = 0;
+    r->len = (size_t)n;
+    return true;
+}
+
+/* Reads a CRLF-terminated line into out (NUL-terminated, CRLF dropped). */
+static bool read_line(struct reader *r, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (;;) {
+        char c;
+        if (!fill(r))
+            return false;
+        c = r->buf[r->pos++];
+        if (c == '\n')
+            break;
+        if (n + 1 < cap)
+            out[n++] = c;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    return true;
+}
+
+static bool read_exact(struct reader *r, char *out, size_t want)
+{
+    while (want > 0) {
+        size_t k;
+        if (!fill(r))
+            return false;
+        k = r->len - r->pos < want ? r->len - r->pos : want;
+        memcpy(out, r->buf + r->pos, k);
+        r->pos += k;
+        out += k;
+        want -= k;
+    }
+    return true;
+}
+
+/* Appends a chunked body to rq->body; stores the trailers we know. */
+static bool read_chunked(struct reader *r, struct request *rq)
+{
+    char line[4096];
+
+    for (;;) {
+        unsigned long size;
+        char *grown;
+        if (!read_line(r, line, sizeof(line)))
+            return false;
+        size = strtoul(line, NULL, 16);
+        if (size == 0)
+            break;
+        grown = realloc(rq->body, rq->len + size + 1);
+        if (grown == NULL)
+            return false;
+        rq->body = grown;
+        if (!read_exact(r, rq->body + rq->len, size) ||
+            !read_line(r, line, sizeof(line)))
+            return false;
+        rq->len += size;
+    }
+    for (;;) { /* trailers, then the empty line */
+        if (!read_line(r, line, sizeof(line)))
+            return false;
+        if (line[0] == '\0')
+            return true;
+        if (strncasecmp(line, "Lambda-Runtime-Function-Error-Type:", 35) == 0)
+            snprintf(rq->trailer_type, sizeof(rq->trailer_type), "%s",
+                     line + 35 + strspn(line + 35, " "));
+        if (strncasecmp(line, "Lambda-Runtime-Function-Error-Body:", 35) == 0)
+            snprintf(rq->trailer_body, sizeof(rq->trailer_body), "%s",
+                     line + 35 + strspn(line + 35, " "));
+    }
+}
+
+/* Reads one request; false when the peer closed or on error. */
+static bool read_request(struct reader *r, struct request *rq)
+{
+    char head[16384], line[4096], cl[32], te[32] = "";
+    size_t hl = 0, want = 0;
 
     memset(rq, 0, sizeof(*rq));
-    while (buf != NULL && end == NULL) {
-        ssize_t r;
-        if (len + 1 >= cap)
-            goto fail;
-        r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r <= 0)
-            goto fail;
-        len += (size_t)r;
-        buf[len] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    if (buf == NULL)
+    memcpy(head, "\r\n", 2); /* header_value looks for "\r\nName:" */
+    hl = 2;
+    if (!read_line(r, line, sizeof(line)) ||
+        sscanf(line, "%7s %1023s", rq->method, rq->path) != 2)
         return false;
-    end[2] = '\0'; /* keep the last header line's CRLF */
-    if (sscanf(buf, "%7s %1023s", rq->method, rq->path) != 2)
-        goto fail;
-    header_value(buf, "Lambda-Runtime-Function-Error-Type", rq->error_type,
+    for (;;) {
+        size_t n;
+        if (!read_line(r, line, sizeof(line)))
+            return false;
+        if (line[0] == '\0')
+            break;
+        n = strlen(line);
+        if (hl + n + 3 < sizeof(head)) {
+            memcpy(head + hl, line, n);
+            memcpy(head + hl + n, "\r\n", 3);
+            hl += n + 2;
+        }
+    }
+    header_value(head, "Lambda-Runtime-Function-Error-Type", rq->error_type,
                  sizeof(rq->error_type));
-    want = header_value(buf, "Content-Length", cl, sizeof(cl))
-               ? strtoul(cl, NULL, 10)
-               : 0;
+    header_value(head, "Lambda-Runtime-Function-Response-Mode",
+                 rq->response_mode, sizeof(rq->response_mode));
+    header_value(head, "Transfer-Encoding", te, sizeof(te));
+    if (header_value(head, "Content-Length", cl, sizeof(cl)))
+        want = strtoul(cl, NULL, 10);
     rq->body = malloc(want + 1);
     if (rq->body == NULL)
-        goto fail;
-    rq->len = len - (size_t)(end + 4 - buf);
-    if (rq->len > want)
-        rq->len = want; /* no pipelining from libcurl */
-    memcpy(rq->body, end + 4, rq->len);
-    while (rq->len < want) {
-        ssize_t r = recv(fd, rq->body + rq->len, want - rq->len, 0);
-        if (r <= 0)
+        return false;
+    if (strcasecmp(te, "chunked") == 0) {
+        if (!read_chunked(r, rq))
             goto fail;
-        rq->len += (size_t)r;
+    } else {
+        if (!read_exact(r, rq->body, want))
+            goto fail;
+        rq->len = want;
     }
     rq->body[rq->len] = '\0';
-    free(buf);
     return true;
 fail:
-    free(buf);
     free(rq->body);
     rq->body = NULL;
     return false;
@@ -285,6 +381,12 @@ static void record_post(struct stub *s, const struct request *rq, char kind,
         p->kind = kind;
         snprintf(p->request_id, sizeof(p->request_id), "%s", id);
         snprintf(p->error_type, sizeof(p->error_type), "%s", rq->error_type);
+        snprintf(p->response_mode, sizeof(p->response_mode), "%s",
+                 rq->response_mode);
+        snprintf(p->trailer_type, sizeof(p->trailer_type), "%s",
+                 rq->trailer_type);
+        snprintf(p->trailer_body, sizeof(p->trailer_body), "%s",
+                 rq->trailer_body);
         p->body = malloc(rq->len + 1);
         if (p->body == NULL)
             die("malloc");
@@ -365,9 +467,13 @@ static bool handle_next(struct stub *s, int fd)
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
+    struct reader *rd = calloc(1, sizeof(*rd));
     struct request rq;
 
-    while (read_request(c->fd, &rq)) {
+    if (rd == NULL)
+        die("calloc");
+    rd->fd = c->fd;
+    while (read_request(rd, &rq)) {
         bool keep;
         if (strcmp(rq.method, "GET") == 0 &&
             strcmp(rq.path, "/2018-06-01/runtime/invocation/next") == 0)
@@ -381,6 +487,7 @@ static void *conn_main(void *arg)
         if (!keep)
             break;
     }
+    free(rd);
     shutdown(c->fd, SHUT_RDWR);
     pthread_mutex_lock(&c->s->mu);
     c->done = true;

@@ -43,7 +43,10 @@ struct stub_event {
 struct stub_post {
     char kind; /* 'r' response, 'e' invocation error, 'i' init error */
     char request_id[160];
-    char error_type[160]; /* Lambda-Runtime-Function-Error-Type, or "" */
+    char error_type[160];    /* Lambda-Runtime-Function-Error-Type, or "" */
+    char response_mode[32];  /* Lambda-Runtime-Function-Response-Mode */
+    char trailer_type[160];  /* the Error-Type trailer of a stream, or "" */
+    char trailer_body[2048]; /* the Error-Body trailer (base64), or "" */
     char *body;
     size_t len;
     int status;   /* what the stub answered */

@@ -1,7 +1,7 @@
 # Lambda runtime tests (issue area: lambda). The test-lambda-*.c files are
 # registered by the glob in tests/CMakeLists.txt; here they get the Runtime
 # API stub, their labels, and the fuzz replay and emulator tests are added.
-foreach(t test-lambda-runtime test-lambda-pool)
+foreach(t test-lambda-runtime test-lambda-pool test-lambda-stream)
   if(TARGET ${t})
     target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/lambda-stub.c)
     set_tests_properties(${t} PROPERTIES LABELS "lambda")

@@ -177,8 +177,9 @@ LP_EXTERN lp_status lp_lambda_run_with(lp_lambda_handler_fn handler,
 /*
  * Answers the invocation with a copy of data[0..len-1] (Content-Type
  * application/json). A later reply replaces an earlier one and clears a
- * failure. Returns LP_OK, LP_EINVAL (NULL inv, NULL data with len > 0) or
- * LP_ENOMEM (the invocation is then answered with an error).
+ * failure. Returns LP_OK, LP_EINVAL (NULL inv, NULL data with len > 0),
+ * LP_ESTATE once the answer is being streamed, or LP_ENOMEM (the invocation
+ * is then answered with an error).
  */
 LP_EXTERN lp_status lp_lambda_reply(lp_lambda_invocation *inv, const void *data,
                                     size_t len);
@@ -206,6 +207,31 @@ LP_EXTERN lp_status lp_lambda_reply_json(lp_lambda_invocation *inv,
 LP_EXTERN void lp_lambda_fail(lp_lambda_invocation *inv, const char *error_type,
                               const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Streams the answer (Lambda response streaming): the first call starts a
+ * chunked POST with Lambda-Runtime-Function-Response-Mode: streaming, and
+ * each call sends a copy of data[0..len-1] (it blocks while 64 KiB are
+ * still unsent). The stream ends when the handler returns; an
+ * lp_lambda_fail after the first write is sent as the trailers
+ * Lambda-Runtime-Function-Error-Type and -Error-Body (the error document in
+ * base64). Once streaming, lp_lambda_reply* return LP_ESTATE. Lambda
+ * delivers streamed answers only to callers that asked for them
+ * (InvokeWithResponseStream, function URLs with RESPONSE_STREAM).
+ * Returns LP_OK, LP_EINVAL (NULL inv or data with len > 0), LP_ENOMEM,
+ * LP_ESYS (no thread for the transfer) or LP_EHTTP (the API ended the
+ * stream; later writes fail too, and the loop logs why).
+ */
+LP_EXTERN lp_status lp_lambda_stream_write(lp_lambda_invocation *inv,
+                                           const void *data, size_t len);
+
+/*
+ * Sets the Content-Type of a streamed answer (copied; default
+ * application/octet-stream). Only before the first lp_lambda_stream_write:
+ * LP_ESTATE after it. LP_EINVAL for NULL or a value with CR/LF; LP_ENOMEM.
+ */
+LP_EXTERN lp_status lp_lambda_stream_content_type(lp_lambda_invocation *inv,
+                                                  const char *content_type);
 
 /*
  * Parses the event as JSON (any value). On LP_OK *out is a new reference the

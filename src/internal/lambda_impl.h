@@ -116,6 +116,20 @@ void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
                          const void *body, size_t len, const char *error_type,
                          struct lp__lambda_result *res);
 
+/*
+ * A streamed POST (chunked body, then trailers): read(arg, buf, cap) supplies
+ * the body and returns 0 at its end (it may block); trailer(arg, i) returns
+ * the i-th trailer line ("Name: value") or NULL after the last. Both run on
+ * the calling thread, inside libcurl. `headers` are extra "Name: value"
+ * lines, NULL-terminated.
+ */
+void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
+                                const char *const *headers,
+                                size_t (*read)(void *arg, char *buf,
+                                               size_t cap),
+                                const char *(*trailer)(void *arg, int i),
+                                void *arg, struct lp__lambda_result *res);
+
 /* curl_global_init once per process. LP_EHTTP if libcurl refused. */
 lp_status lp__lambda_curl_init(void);
 
@@ -124,10 +138,18 @@ void lp__lambda_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- The invocation (lambda_context.c) ---------------------------------- */
 
+struct lp__lambda_stream;
+
 struct lp_lambda_invocation {
     uint32_t magic;
     const char *event;
     size_t event_len;
+    /* For streaming: the loop's connection and the invocation's id (NULL
+     * during init), and the stream once the first write started it. */
+    struct lp__lambda_api *api;
+    const char *request_id;
+    struct lp__lambda_stream *stream;
+    char *content_type; /* owned; for a stream, NULL: octet-stream */
     bool failed;
     char *error_type; /* owned when failed */
     char *message;    /* owned when failed */
@@ -144,6 +166,16 @@ void lp__lambda_invocation_clear(struct lp_lambda_invocation *inv);
 void lp__lambda_invocation_failv(struct lp_lambda_invocation *inv,
                                  const char *error_type, const char *fmt,
                                  va_list ap);
+
+/*
+ * Ends a started stream: sends the rest, then the error trailers if the
+ * handler failed, waits for the API's answer and frees the stream. Returns
+ * LP_OK or a fatal status (as post_outcome).
+ */
+lp_status lp__lambda_stream_finish(struct lp_lambda_invocation *inv);
+
+/* Base64 (RFC 4648, padded) of in[0..len-1]; owned, NULL on ENOMEM. */
+char *lp__lambda_base64(const char *in, size_t len);
 
 struct lp_lambda_init {
     struct lp_lambda_invocation inv; /* reuses the failure record */
