@@ -16,6 +16,19 @@ const path = require('node:path');
 
 const NODE_DIR = path.resolve(__dirname, '..', 'node');
 
+/*
+ * fun copies its `provided` runtime wrapper into a cache directory on first
+ * use; two processes doing that at once (parallel tests) could exec a file
+ * being written. Each process gets a cache of its own unless
+ * LP_FUN_SHARED_CACHE is set.
+ */
+function privateCache() {
+  if (process.env.LP_FUN_SHARED_CACHE) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-fun-cache-'));
+  process.env.XDG_CACHE_HOME = dir;
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+}
+
 function loadFun() {
   const modDir = path.join(NODE_DIR, 'node_modules', '@vercel', 'fun');
   if (!fs.existsSync(modDir)) {
@@ -23,6 +36,7 @@ function loadFun() {
       `@vercel/fun is not installed in ${NODE_DIR}/node_modules: run ` +
       `scripts/install-deps.sh (or: cd ${NODE_DIR} && npm ci)`);
   }
+  privateCache();
   return require(modDir);
 }
 
