@@ -180,6 +180,7 @@ static void map_timeout_case(bool use_deadline)
     lp_map_options o = LP_MAP_OPTIONS_INIT;
     lp_map *m = NULL;
     void *r;
+    int64_t t0;
 
     gate_init(&g);
     atomic_init(&ran, 0);
@@ -189,17 +190,21 @@ static void map_timeout_case(bool use_deadline)
         args[i] = &items[i];
     }
     if (use_deadline)
-        o.deadline = lp_deadline_after_ms(100);
+        o.deadline = lp_deadline_after_ms(300);
     else
-        o.timeout_ms = 100;
+        o.timeout_ms = 300;
     ASSERT_OK(lp_executor_map(ex, task_slow_item, args, 6, &o, &m));
     /* Sleeping past the limit: what is done is still yielded. */
-    lp_test_sleep_ms(150);
+    lp_test_sleep_ms(350);
     ASSERT_OK(lp_map_next(m, &r));
     ASSERT_PTR_EQ(&items[0], r);
     ASSERT_OK(lp_map_next(m, &r));
     ASSERT_PTR_EQ(&items[1], r);
+    /* The limit runs from the map call, not from this next(): a restarted
+     * limit would wait another 300 ms. */
+    t0 = lp_test_now_ms();
     ASSERT_STATUS(LP_ETIMEDOUT, lp_map_next(m, &r));
+    ASSERT_LE(lp_test_now_ms() - t0, 250);
     ASSERT_NULL(r);
     ASSERT_STATUS(LP_EOF, lp_map_next(m, &r));
     gate_open(&g);
@@ -220,6 +225,36 @@ TEST(item20_map_timeout_then_cancel)
 TEST(item20_map_deadline_then_cancel)
 {
     map_timeout_case(true);
+}
+
+/* Item 20: with both a timeout and a deadline, the earlier one applies. */
+static void map_earlier_limit_case(int64_t timeout_ms, int64_t deadline_ms)
+{
+    lp_executor *ex = pool_new(1);
+    struct gate g;
+    struct watchdog w;
+    void *args[1] = { &g };
+    lp_map_options o = LP_MAP_OPTIONS_INIT;
+    lp_map *m = NULL;
+    void *r;
+
+    gate_init(&g);
+    watchdog_start(&w, &g, 10000);
+    o.timeout_ms = timeout_ms;
+    o.deadline = lp_deadline_after_ms(deadline_ms);
+    ASSERT_OK(lp_executor_map(ex, task_gate, args, 1, &o, &m));
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_map_next(m, &r));
+    ASSERT_FALSE(watchdog_stop(&w));
+    gate_open(&g);
+    lp_map_destroy(m);
+    lp_executor_destroy(ex);
+    gate_destroy(&g);
+}
+
+TEST(item20_map_earlier_of_timeout_and_deadline)
+{
+    map_earlier_limit_case(50, 60000);
+    map_earlier_limit_case(60000, 50);
 }
 
 /* Item 20: an exception cancels the items not yet started. */

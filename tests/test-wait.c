@@ -263,9 +263,12 @@ TEST(item14_invalid_when_only_when_blocking)
     ASSERT_OK(lp_wait(fs, 2, (lp_return_when)0, 10, done, &n_done));
     lp_future_release(fs[1]);
     fs[1] = future_pending();
-    ASSERT_STATUS(LP_EINVAL,
-                  lp_wait(fs, 2, bogus, LP_WAIT_FOREVER, done, &n_done));
-    ASSERT_STATUS(LP_EINVAL, lp_wait(fs, 2, bogus, 10, done, &n_done));
+    /* Bounded, so that a wait that wrongly blocks fails instead of hanging
+     * (the error must come before any blocking, whatever the limit). */
+    ASSERT_STATUS(LP_EINVAL, lp_wait(fs, 2, bogus, 50, done, &n_done));
+    ASSERT_STATUS(
+        LP_EINVAL,
+        lp_wait_until(fs, 2, bogus, lp_deadline_after_ms(50), done, &n_done));
     release_all(fs, 2);
 }
 
@@ -291,6 +294,33 @@ TEST(wait_first_completed_executor)
     gate_open(&g);
     lp_executor_destroy(ex);
     release_all(fs, 2);
+    gate_destroy(&g);
+}
+
+/* Item 12 with an executor: a failing task ends a FIRST_EXCEPTION wait
+ * while another is still blocked. */
+TEST(item12_first_exception_executor)
+{
+    lp_executor *ex = pool_new(2);
+    struct gate g;
+    struct watchdog w;
+    lp_future *fs[3];
+    bool done[3];
+    size_t n_done;
+
+    gate_init(&g);
+    watchdog_start(&w, &g, 10000);
+    fs[0] = submit_ok(ex, task_gate, &g);
+    fs[1] = submit_ok(ex, task_sleep, (void *)(intptr_t)5);
+    fs[2] = submit_ok(ex, task_fail, (void *)(intptr_t)1);
+    ASSERT_OK(
+        lp_wait(fs, 3, LP_FIRST_EXCEPTION, LP_WAIT_FOREVER, done, &n_done));
+    ASSERT_FALSE(done[0]);
+    ASSERT_TRUE(done[2]);
+    ASSERT_FALSE(watchdog_stop(&w));
+    gate_open(&g);
+    lp_executor_destroy(ex);
+    release_all(fs, 3);
     gate_destroy(&g);
 }
 
