@@ -91,9 +91,11 @@ static void fail_inflight(struct pp_worker *w, int code, const char *msg)
 }
 
 static void ctl_send(struct process_pool *p, uint32_t type, pid_t pid,
-                     uint32_t slot)
+                     uint32_t slot, int value)
 {
-    struct lp__ctl_msg m = { .type = type, .pid = pid, .slot = slot };
+    struct lp__ctl_msg m = {
+        .type = type, .pid = pid, .slot = slot, .value = value
+    };
 
     if (p->ctl >= 0)
         lp__ctl_send(p->ctl, &m, -1);
@@ -118,7 +120,7 @@ static void break_pool(struct process_pool *p, int code, const char *why)
     p->broken = true;
     queued = lp__pp_steal_queue_locked(p);
     lp__mutex_unlock(&p->mu);
-    ctl_send(p, LP__CTL_KILL_ALL, 0, 0);
+    ctl_send(p, LP__CTL_KILL_ALL, 0, 0, 0);
     for (int i = 0; i < p->max_workers; i++) {
         fail_inflight(&p->w[i], code, msg);
         close_worker(&p->w[i]);
@@ -137,7 +139,7 @@ static void finish_pool(struct process_pool *p)
     for (int i = 0; i < p->max_workers; i++)
         close_worker(&p->w[i]);
     if (p->ctl >= 0) {
-        ctl_send(p, LP__CTL_QUIT, 0, 0);
+        ctl_send(p, LP__CTL_QUIT, 0, 0, 0);
         while (lp__ctl_recv(p->ctl, &m, &fd) == 0)
             if (fd >= 0)
                 close(fd);
@@ -191,11 +193,11 @@ static void worker_gone(struct process_pool *p, struct pp_worker *w)
     fail_inflight(w, code, msg);
     close_worker(w);
     w->state = SLOT_EMPTY;
-    if (p->quitting)
+    if (p->quitting || p->terminating)
         return;
     if (clean || p->policy == LP_WORKER_DEATH_REPLACE) {
         w->state = SLOT_STARTING;
-        ctl_send(p, LP__CTL_SPAWN, 0, (uint32_t)(w - p->w));
+        ctl_send(p, LP__CTL_SPAWN, 0, (uint32_t)(w - p->w), 0);
     } else {
         break_pool(p, code, msg);
     }
@@ -221,7 +223,7 @@ static void worker_eof(struct process_pool *p, struct pp_worker *w)
 static void worker_proto_error(struct process_pool *p, struct pp_worker *w)
 {
     w->proto_error = true;
-    ctl_send(p, LP__CTL_KILL, w->pid, 0);
+    ctl_send(p, LP__CTL_KILL, w->pid, 0, 0);
     worker_eof(p, w);
 }
 
@@ -563,7 +565,7 @@ void *lp__pp_manager_main(void *arg)
 {
     struct process_pool *p = arg;
     char drain[64];
-    int n;
+    int n, sig;
 
     while (!pool_done(p)) {
         n = build_pollfds(p);
@@ -574,7 +576,12 @@ void *lp__pp_manager_main(void *arg)
             }
             lp__mutex_lock(&p->mu);
             p->wake_pending = false;
+            sig = p->terminate_sig;
             lp__mutex_unlock(&p->mu);
+            if (sig > 0 && !p->terminating) {
+                p->terminating = true;
+                ctl_send(p, LP__CTL_KILL_ALL, 0, 0, sig);
+            }
         }
         for (int i = 2; i < n; i++) {
             struct pp_worker *w = worker_by_fd(p, p->pfds[i].fd);

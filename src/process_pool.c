@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -364,6 +365,22 @@ lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
         free_chain(first);
     }
     return st;
+}
+
+lp_status lp_process_pool_terminate(lp_executor *ex, int sig)
+{
+    struct process_pool *p;
+
+    if (!lp__executor_usable(ex) || ex->vt != &process_pool_vt ||
+        (sig != SIGTERM && sig != SIGKILL))
+        return LP_EINVAL;
+    p = to_pool(ex);
+    pp_shutdown(ex, false, true);
+    lp__mutex_lock(&p->mu);
+    p->terminate_sig = sig;
+    wake_manager_locked(p);
+    lp__mutex_unlock(&p->mu);
+    return LP_OK;
 }
 
 /* ---- creation ------------------------------------------------------------ */

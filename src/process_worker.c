@@ -433,11 +433,11 @@ static void reap_children(struct server *s)
     }
 }
 
-static void kill_children(struct server *s, pid_t only)
+static void kill_children(struct server *s, pid_t only, int sig)
 {
     for (int i = 0; i < s->live; i++)
         if (only == 0 || s->pids[i] == only)
-            kill(s->pids[i], SIGKILL);
+            kill(s->pids[i], sig);
 }
 
 static void serve_command(struct server *s)
@@ -447,7 +447,7 @@ static void serve_command(struct server *s)
 
     if (lp__ctl_recv(LP__SERVER_CTL_FD, &m, &fd) != 0) {
         /* The parent is gone or closed us: nothing may outlive it. */
-        kill_children(s, 0);
+        kill_children(s, 0, SIGKILL);
         s->quitting = true;
         return;
     }
@@ -456,9 +456,9 @@ static void serve_command(struct server *s)
     if (m.type == LP__CTL_SPAWN && !s->quitting)
         spawn_worker(s, m.slot);
     else if (m.type == LP__CTL_KILL)
-        kill_children(s, m.pid);
+        kill_children(s, m.pid, SIGKILL);
     else if (m.type == LP__CTL_KILL_ALL)
-        kill_children(s, 0);
+        kill_children(s, 0, m.value > 0 ? m.value : SIGKILL);
     else if (m.type == LP__CTL_QUIT)
         s->quitting = true;
 }
@@ -498,7 +498,7 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
      * might never come. Reap them all before exiting, so the parent's
      * waitpid on us means every worker is gone.
      */
-    kill_children(&s, 0);
+    kill_children(&s, 0, SIGKILL);
     while (waitpid(-1, &status, 0) > 0 || errno == EINTR) {
     }
     _exit(0);

@@ -206,6 +206,49 @@ TEST(big_payload_to_dying_worker)
     assert_no_children();
 }
 
+/* Item 44: terminate_workers / kill_workers. */
+static void check_terminate(int sig, const char *name)
+{
+    lp_executor *ex = make_pool(2, LP_WORKER_DEATH_REPLACE);
+    lp_future *running[2], *queued[4], *f;
+    char want[64];
+
+    for (int i = 0; i < 2; i++)
+        ASSERT_OK(
+            lp_executor_submit_bytes(ex, task_hang, NULL, 0, &running[i]));
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &queued[i]));
+    while (!lp_future_running(running[0]) || !lp_future_running(running[1]))
+        lp_test_sleep_ms(1);
+    ASSERT_OK(lp_process_pool_terminate(ex, sig));
+    ASSERT_STATUS(LP_ESHUTDOWN,
+                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
+    snprintf(want, sizeof(want), "by signal %d (SIG%s)", sig, name);
+    for (int i = 0; i < 2; i++) {
+        assert_broken(running[i], want);
+        lp_future_release(running[i]);
+    }
+    /* Queued ones were cancelled, or were already sent (max_inflight 2)
+     * and died with their worker. */
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        lp_status st = lp_future_result(queued[i], 20000, &r);
+
+        ASSERT_TRUE(st == LP_ECANCELLED || st == LP_EBROKEN);
+        lp_future_release(queued[i]);
+    }
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    assert_no_children();
+    ASSERT_STATUS(LP_EINVAL, lp_process_pool_terminate(ex, SIGINT));
+    lp_executor_destroy(ex);
+}
+
+TEST(terminate_workers)
+{
+    check_terminate(SIGTERM, "TERM");
+    check_terminate(SIGKILL, "KILL");
+}
+
 static int init_fail(void *arg)
 {
     (void)arg;

@@ -420,6 +420,18 @@ LP_EXTERN lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
                                               size_t chunksize,
                                               lp_future **futures);
 
+/*
+ * Python 3.14's terminate_workers() (sig = SIGTERM) and kill_workers()
+ * (sig = SIGKILL): shuts the pool down cancelling every queued future, then
+ * sends `sig` to every worker. Tasks that were running fail with LP_EBROKEN
+ * ("terminated abruptly by signal N"); no worker is replaced; later submits
+ * return LP_ESHUTDOWN. Returns at once; lp_executor_shutdown(ex, true, ...)
+ * or lp_executor_destroy then wait until every child was reaped. Returns
+ * LP_OK, or LP_EINVAL (not a live process pool, sig not SIGTERM or
+ * SIGKILL). A worker whose task blocks SIGTERM keeps running until it ends.
+ */
+LP_EXTERN lp_status lp_process_pool_terminate(lp_executor *ex, int sig);
+
 #ifdef __cplusplus
 }
 #endif

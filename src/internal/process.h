@@ -5,10 +5,11 @@
  *
  * The parent and the fork server talk over one socketpair with fixed-size
  * 16-byte messages. Parent to server: SPAWN (start a worker for `slot`),
- * KILL (SIGKILL worker `pid`), KILL_ALL, QUIT (reap every worker, then
- * exit). Server to parent: SPAWNED (pid, slot, and the parent's end of the
- * worker's socketpair passed with SCM_RIGHTS), SPAWN_FAILED (value: errno),
- * EXITED (pid, value: the wait status).
+ * KILL (SIGKILL worker `pid`), KILL_ALL (signal `value`, 0: SIGKILL, to
+ * every worker), QUIT (kill and reap every worker, then exit). Server to
+ * parent: SPAWNED (pid, slot, and the parent's end of the worker's socketpair
+ * passed with SCM_RIGHTS), SPAWN_FAILED (value: errno), EXITED (pid, value: the
+ * wait status).
  */
 #ifndef LP_INTERNAL_PROCESS_H
 #define LP_INTERNAL_PROCESS_H

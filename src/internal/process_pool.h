@@ -63,6 +63,7 @@ struct process_pool {
     bool shutdown, broken;         /* mu */
     bool finished;                 /* mu: every child reaped */
     bool wake_pending;             /* mu */
+    int terminate_sig; /* mu: lp_process_pool_terminate's signal, or 0 */
     int wake_r, wake_w;
     int ctl; /* manager only after creation */
     pid_t server;
@@ -70,6 +71,7 @@ struct process_pool {
     struct pp_worker *w; /* manager only */
     struct pollfd *pfds; /* manager only */
     bool quitting;       /* manager only */
+    bool terminating;    /* manager only: workers are being signalled */
     atomic_size_t alive, idle;
     atomic_uint_least64_t completed;
 };
