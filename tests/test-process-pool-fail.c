@@ -4,10 +4,9 @@
  * their socket or fail to initialise; and the pool with /dev/shm unusable,
  * in a private mount namespace, as on AWS Lambda.
  *
+ * Also item 44 (terminate_workers / kill_workers: lp_process_pool_terminate).
  * Item 39 (remote traceback) has no C counterpart beyond the task's own
- * message, code and errno, checked in test-process-pool.c. Item 44
- * (terminate_workers) is not offered: a broken pool already kills its
- * workers, and shutdown reaps them.
+ * message, code and errno, checked in test-process-pool.c.
  */
 #include <errno.h>
 #include <fcntl.h>
