@@ -6,30 +6,33 @@
  * with one CAS. Workers move the inbox into the FIFO `head..tail` under
  * `lock` (reversing it, so submission order is kept) and pop from there. A
  * submitter therefore never takes the pool lock in steady state; it only
- * does so to wake a parked worker or to start a new one.
+ * does so to start a new worker.
  *
  * Workers start lazily: when tasks waiting outnumber idle and starting
  * workers (Python's idle-semaphore rule), up to max_workers. Starting a
  * thread costs tens of microseconds, so a burst of submits must not pay it
- * serially: the submitter starts at most SPAWN_FANOUT at a time and each new
+ * serially: the submitter only starts one when none is starting, and each new
  * worker starts up to SPAWN_FANOUT more while the backlog lasts (a tree).
  *
  * A worker out of work spins for a bounded, adaptive time before parking on
- * `work_cv`: waking a parked thread costs 30-100 us, a spinning one catches
+ * `work_event` (an eventcount: waking one costs the waker a futex call and
+ * no lock). Waking a parked thread costs 30-100 us, a spinning one catches
  * the next submit in well under one. The budget doubles when spinning found
  * work and halves when it did not, so an idle pool soon burns no CPU.
  *
  * Lost wake-ups are excluded Dekker-style: a submitter pushes (seq_cst) and
- * then reads `parked`/`spinning`; a worker announces itself parked (seq_cst)
- * and then re-reads the inbox before sleeping, and stops spinning before it
- * looks at the inbox. Shutdown and breakage set their flag and then wait for
- * `submitting` to drain, while submit counts itself in before reading the
- * flags, so no task is ever pushed after the pool stopped taking them.
+ * then reads the event's waiters and `spinning`; a worker announces itself
+ * (lp__event_prepare, seq_cst) and then re-reads the inbox before sleeping,
+ * and stops spinning before it looks at the inbox. Shutdown and breakage set
+ * their flag and then wait for `submitting` to drain, while submit counts
+ * itself in before reading the flags, so no task is ever pushed after the pool
+ * stopped taking them.
  *
  * Locks: `lock` guards the FIFO, the worker table and the counters marked
  * below; it is never held while a task, a done callback or pthread_create
  * runs. Futures' locks are only taken after it.
  */
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,9 +78,9 @@ struct thread_pool {
     char *prefix;
 
     _Alignas(64) lp__mutex lock;
-    atomic_size_t taken; /* changed under lock: tasks ever taken or dropped */
-    lp__cond work_cv;    /* workers park here */
-    lp__cond room_cv;    /* submitters wait here for queue room */
+    atomic_size_t taken;  /* changed under lock: tasks ever taken or dropped */
+    lp__event work_event; /* workers park here */
+    lp__cond room_cv;     /* submitters wait here for queue room */
 
     /*
      * Lock-free fields, grouped by who writes them so that a submitter and
@@ -98,8 +101,7 @@ struct thread_pool {
     atomic_size_t spinning; /* workers spinning for work */
     atomic_bool saturated;  /* nworkers reached max_workers */
 
-    _Alignas(64) atomic_size_t parked; /* changed under lock */
-    atomic_bool shutdown;              /* no new submits */
+    _Alignas(64) atomic_bool shutdown; /* no new submits */
     atomic_bool broken;                /* initializer failed */
     atomic_size_t nworkers_seen;       /* nworkers, for lock-free checks */
     size_t max_spinners;               /* CPUs - 1, at least 1 */
@@ -395,16 +397,11 @@ static void spin_for_work(struct thread_pool *pool, struct worker *w)
 }
 
 /* Wakes one parked worker if nobody spins to see new work. */
-static void wake_one_if_needed(struct thread_pool *pool, bool locked)
+static void wake_one_if_needed(struct thread_pool *pool)
 {
-    /* `parked` first: it rarely changes, so this read is usually cached. */
-    if (atomic_load(&pool->parked) == 0 || atomic_load(&pool->spinning) > 0)
-        return;
-    if (!locked)
-        lp__mutex_lock(&pool->lock);
-    lp__cond_signal(&pool->work_cv);
-    if (!locked)
-        lp__mutex_unlock(&pool->lock);
+    if (lp__event_has_waiters(&pool->work_event) &&
+        atomic_load(&pool->spinning) == 0)
+        lp__event_notify(&pool->work_event, 1);
 }
 
 static void set_busy(struct thread_pool *pool, struct worker *w, bool busy)
@@ -431,7 +428,9 @@ static void mark_idle(void *ctx)
  */
 static lp_future *take_task(struct thread_pool *pool, struct worker *w)
 {
+    unsigned token;
     lp_future *f;
+    bool more;
 
     spin_for_work(pool, w);
     lp__mutex_lock(&pool->lock);
@@ -440,16 +439,20 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
             lp__mutex_unlock(&pool->lock);
             return NULL;
         }
-        atomic_fetch_add(&pool->parked, 1);
-        if (atomic_load(&pool->inbox) == NULL)
-            lp__cond_wait(&pool->work_cv, &pool->lock);
-        atomic_fetch_sub(&pool->parked, 1);
+        token = lp__event_prepare(&pool->work_event);
+        if (atomic_load(&pool->inbox) != NULL) {
+            lp__event_cancel(&pool->work_event);
+            continue;
+        }
+        lp__mutex_unlock(&pool->lock);
+        lp__event_wait(&pool->work_event, token);
+        lp__mutex_lock(&pool->lock);
     }
     set_busy(pool, w, true);
-    /* More work than one: pass the wake-up on. */
-    if (pool->head != NULL || atomic_load(&pool->inbox) != NULL)
-        wake_one_if_needed(pool, true);
+    more = pool->head != NULL || atomic_load(&pool->inbox) != NULL;
     lp__mutex_unlock(&pool->lock);
+    if (more)
+        wake_one_if_needed(pool); /* more work than one: pass it on */
     return f;
 }
 
@@ -501,8 +504,8 @@ static void break_pool(struct thread_pool *pool)
     quiesce_submitters(pool);
     lp__mutex_lock(&pool->lock);
     list = take_all_tasks(pool);
-    lp__cond_broadcast(&pool->work_cv);
     lp__mutex_unlock(&pool->lock);
+    lp__event_notify(&pool->work_event, UINT_MAX);
     dispose_list(list, fail_broken);
 }
 
@@ -641,8 +644,11 @@ static size_t spawn_wanted(struct thread_pool *pool)
     if (atomic_load(&pool->nworkers_seen) >= (size_t)pool->opts.max_workers ||
         pending_tasks(pool) <= atomic_load(&pool->idle))
         return 0;
+    /* A thread still starting will start more itself (the spawn tree);
+     * the submitter only seeds the tree, so a burst of submits does not
+     * pay for thread creation one after another. */
     lp__mutex_lock(&pool->lock);
-    if (pool->starting < SPAWN_FANOUT)
+    if (pool->starting == 0)
         n = reserve_workers(pool, 1);
     lp__mutex_unlock(&pool->lock);
     return n;
@@ -705,7 +711,7 @@ static lp_status pool_submit(lp_executor *ex, const struct lp__task_spec *spec,
     st = claim_room(pool);
     if (st == LP_OK) {
         push_inbox(pool, f);
-        wake_one_if_needed(pool, false);
+        wake_one_if_needed(pool);
         if (spawn_wanted(pool) > 0) {
             st = create_worker(pool);
             if (st != LP_OK && !unqueue_if_orphaned(pool, f))
@@ -763,8 +769,8 @@ static lp_status pool_shutdown(lp_executor *ex, bool wait, bool cancel)
     pool->closed = true;
     if (cancel)
         cancelled = take_all_tasks(pool);
-    lp__cond_broadcast(&pool->work_cv);
     lp__mutex_unlock(&pool->lock);
+    lp__event_notify(&pool->work_event, UINT_MAX);
     dispose_list(cancelled, cancel_item);
     if (wait)
         join_workers(pool);
@@ -781,7 +787,6 @@ static void pool_free(struct thread_pool *pool, bool forked)
     lp__free(pool->prefix);
     if (!forked) {
         lp__cond_destroy(&pool->room_cv);
-        lp__cond_destroy(&pool->work_cv);
         lp__mutex_destroy(&pool->join_lock);
         lp__mutex_destroy(&pool->lock);
     }
@@ -841,14 +846,11 @@ static lp_status init_sync(struct thread_pool *pool)
         return LP_ENOMEM;
     if (lp__mutex_init(&pool->join_lock) != LP_OK)
         goto out_lock;
-    if (lp__cond_init(&pool->work_cv) != LP_OK)
-        goto out_join_lock;
     if (lp__cond_init(&pool->room_cv) != LP_OK)
-        goto out_work_cv;
+        goto out_join_lock;
+    lp__event_init(&pool->work_event);
     return LP_OK;
 
-out_work_cv:
-    lp__cond_destroy(&pool->work_cv);
 out_join_lock:
     lp__mutex_destroy(&pool->join_lock);
 out_lock:

@@ -7,12 +7,16 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "lambdapool/future.h"
@@ -189,6 +193,45 @@ void lp__thread_join(lp__thread *t)
 bool lp__thread_is_self(const lp__thread *t)
 {
     return pthread_equal(t->id, pthread_self()) != 0;
+}
+
+void lp__event_init(lp__event *e)
+{
+    atomic_init(&e->seq, 0);
+    atomic_init(&e->waiters, 0);
+}
+
+unsigned lp__event_prepare(lp__event *e)
+{
+    atomic_fetch_add(&e->waiters, 1);
+    return atomic_load(&e->seq);
+}
+
+void lp__event_cancel(lp__event *e)
+{
+    atomic_fetch_sub(&e->waiters, 1);
+}
+
+void lp__event_wait(lp__event *e, unsigned token)
+{
+    /* Returns at once if seq moved on since prepare; EINTR and EAGAIN are
+     * spurious wake-ups the caller's loop absorbs. */
+    syscall(SYS_futex, &e->seq, FUTEX_WAIT_PRIVATE, token, NULL, NULL, 0);
+    atomic_fetch_sub(&e->waiters, 1);
+}
+
+bool lp__event_has_waiters(lp__event *e)
+{
+    return atomic_load(&e->waiters) > 0;
+}
+
+void lp__event_notify(lp__event *e, unsigned n)
+{
+    if (atomic_load(&e->waiters) == 0)
+        return;
+    atomic_fetch_add(&e->seq, 1);
+    syscall(SYS_futex, &e->seq, FUTEX_WAKE_PRIVATE, n > INT_MAX ? INT_MAX : n,
+            NULL, NULL, 0);
 }
 
 int lp__cpu_count(void)

@@ -71,6 +71,29 @@ typedef struct lp__once {
 /* Runs fn() if no call on `o` ran it yet; every caller returns after it. */
 void lp__once_run(lp__once *o, void (*fn)(void));
 
+/*
+ * An eventcount: lets a thread sleep until "something changed" without a
+ * mutex on the notifying side. A waiter calls lp__event_prepare, re-checks
+ * its condition, then either lp__event_cancel (condition already true) or
+ * lp__event_wait with the token; a notifier changes the condition, then
+ * calls lp__event_notify. Since prepare is visible before the waiter's
+ * re-check and the change before the notifier's look at the waiters, no
+ * wake-up is lost. Waits may end spuriously; callers loop.
+ */
+typedef struct lp__event {
+    _Atomic unsigned seq;
+    _Atomic unsigned waiters;
+} lp__event;
+
+void lp__event_init(lp__event *e);
+unsigned lp__event_prepare(lp__event *e);
+void lp__event_cancel(lp__event *e);
+void lp__event_wait(lp__event *e, unsigned token);
+/* Wakes up to `n` waiters (all: UINT32_MAX). Cheap when nobody waits. */
+void lp__event_notify(lp__event *e, unsigned n);
+/* Whether anyone prepared to wait and has not left yet. */
+bool lp__event_has_waiters(lp__event *e);
+
 /* CPUs this process may run on (sched_getaffinity), at least 1. */
 int lp__cpu_count(void);
 
