@@ -31,7 +31,18 @@ demo_seed001() {
     "$build/examples/count-high-frequency" -n 100000
 }
 
-demos=(demo_seed000 demo_seed001)
+# lp-tune: seed 000's experiment (3 requests: sequential, threads,
+# processes) at seed 000's memory settings, C and the seeds' own Python
+# programs side by side, each run throttled to Lambda's CPU share; the table
+# goes to stdout and the chart to $build/lp-tune-demo.png.
+demo_lptune() {
+    require tools/lp-tune/lp-tune
+    echo "== lp-tune: seed 000's experiment, C and Python, 128-2048 MB"
+    "$build/tools/lp-tune/lp-tune" --io-delay 100 --memory 128,512,1024,2048 \
+        --reps 3 --python --plot "$build/lp-tune-demo.png"
+}
+
+demos=(demo_seed000 demo_seed001 demo_lptune)
 for d in "${demos[@]}"; do
     "$d"
     echo

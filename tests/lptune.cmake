@@ -1,0 +1,15 @@
+# lp-tune tests (tools/lp-tune). The test-lptune-*.c files are registered by
+# the glob in tests/CMakeLists.txt; here they get lp-tune's modules, the
+# binary's path, the shipped price file and the delay server.
+foreach(t test-lptune-cost test-lptune-throttle test-lptune-cli
+          test-lptune-load)
+  if(TARGET ${t} AND TARGET lp_tune_core)
+    target_link_libraries(${t} PRIVATE lp_tune_core)
+    set_tests_properties(${t} PROPERTIES LABELS "lptune" ENVIRONMENT
+      "LP_TUNE_BIN=$<TARGET_FILE:lp-tune>;LP_TUNE_PRICES=${PROJECT_SOURCE_DIR}/tools/lp-tune/prices.conf")
+    if(TARGET lp_delay_server)
+      target_link_libraries(${t} PRIVATE lp_delay_server)
+      target_compile_definitions(${t} PRIVATE LP_TUNE_HAVE_DELAY_SERVER=1)
+    endif()
+  endif()
+endforeach()

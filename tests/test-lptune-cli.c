@@ -1,0 +1,352 @@
+/*
+ * The lp-tune binary end to end ($LP_TUNE_BIN): every bad flag or
+ * impossible setting exits 2 with one clear "lp-tune: ..." line on stderr;
+ * --help documents every option and mode; small real runs produce CSV, JSON
+ * and a plot; and no cgroup is left behind, neither after a run nor after
+ * SIGINT or SIGTERM in the middle of one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lp-test.h"
+#include "throttle.h"
+#include "tune.h"
+
+struct output {
+    int status; /* exit code, or 128 + signal */
+    char out[65536];
+    char err[8192];
+};
+
+/* Reads all of `fd` into buf (NUL-terminated, truncated to len - 1). */
+static void slurp(int fd, char *buf, size_t len)
+{
+    size_t n = 0;
+    ssize_t r;
+
+    while ((r = read(fd, buf + n, len - 1 - n)) > 0 ||
+           (r < 0 && errno == EINTR))
+        n += r > 0 ? (size_t)r : 0;
+    buf[n] = '\0';
+}
+
+static pid_t spawn(const char *const *args, int *out_fd, int *err_fd)
+{
+    const char *argv[64];
+    int o[2], e[2];
+    pid_t pid;
+    int n = 0;
+
+    argv[n++] = getenv("LP_TUNE_BIN");
+    ASSERT_TRUE(argv[0] != NULL);
+    for (; args[n - 1] != NULL; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    ASSERT_EQ(pipe(o), 0);
+    ASSERT_EQ(pipe(e), 0);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        close(o[0]);
+        close(e[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    *out_fd = o[0];
+    *err_fd = e[0];
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int status;
+
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs lp-tune with args (NULL-terminated) and collects everything. */
+static void run(struct output *o, const char *const *args)
+{
+    int out_fd, err_fd;
+    pid_t pid = spawn(args, &out_fd, &err_fd);
+
+    slurp(out_fd, o->out, sizeof(o->out));
+    slurp(err_fd, o->err, sizeof(o->err));
+    close(out_fd);
+    close(err_fd);
+    o->status = wait_status(pid);
+}
+
+#define RUN(o, ...) run(o, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* A bad command line: exit 2, stderr names the problem, stdout empty. */
+static void expect_usage_error(const char *needle, const char *const *args)
+{
+    static struct output o;
+
+    run(&o, args);
+    if (o.status != 2 || strstr(o.err, needle) == NULL ||
+        strncmp(o.err, "lp-tune: ", 9) != 0 || o.out[0] != '\0')
+        LP_TEST_FAIL("%s...: status %d, stderr \"%s\", want \"%s\"", args[0],
+                     o.status, o.err, needle);
+}
+
+#define BAD(needle, ...) \
+    expect_usage_error(needle, (const char *const[]){ __VA_ARGS__, NULL })
+
+TEST(bad_flags)
+{
+    BAD("unknown option '--bogus'", "--bogus");
+    BAD("--tasks: '0' is not an integer in 1..10000", "--tasks", "0");
+    BAD("--tasks: '10001'", "-n", "10001");
+    BAD("--tasks: '3x'", "--tasks", "3x");
+    BAD("needs a value", "--tasks");
+    BAD("--memory: '64' is not a Lambda memory size", "--memory", "64");
+    BAD("--memory: '10241'", "-m", "128,10241");
+    BAD("--memory: 128 listed twice", "-m", "128,512,128");
+    BAD("--memory: empty list", "-m", ",");
+    BAD("give one workload", "--io-delay", "5", "--sleep", "5");
+    BAD("--format: 'xml'", "--format", "xml");
+    BAD("--plot: 'out.gif' must end in .png or .svg", "--plot", "out.gif");
+    BAD("--discard: '0.5' is not in 0..0.4", "--discard", "0.5");
+    BAD("--balanced-weight", "--balanced-weight", "-1");
+    BAD("--billing-granularity: '0'", "--billing-granularity", "0");
+    BAD("--python: the seeds' programs make HTTP requests", "--python",
+        "--sleep", "10");
+    BAD("--modes: unknown mode 'fibers'", "--modes", "threads,fibers");
+    BAD("unexpected argument 'extra'", "--sleep", "1", "extra");
+    BAD("--url: 'ftp://x' is not an http(s) URL", "--url", "ftp://x");
+    BAD("--cpu: 'lots'", "--cpu", "lots");
+    BAD("process-per-task mode forks one process per task", "-n", "5000");
+    BAD("--prices /nonexistent/prices: No such file", "--prices",
+        "/nonexistent/prices", "--sleep", "1", "-m", "128", "-r", "1");
+    BAD("--worker: 'py-threads' is not a C mode", "--worker", "py-threads",
+        "--sleep", "1");
+}
+
+TEST(help_is_complete)
+{
+    static const char *const options[] = { "--io-delay",
+                                           "--url",
+                                           "--sleep",
+                                           "--cpu",
+                                           "--tasks",
+                                           "--memory",
+                                           "--modes",
+                                           "--python",
+                                           "--reps",
+                                           "--discard",
+                                           "--workers",
+                                           "--timeout",
+                                           "--no-throttle",
+                                           "--prices",
+                                           "--billing-granularity",
+                                           "--balanced-weight",
+                                           "--format",
+                                           "--plot",
+                                           "--no-progress",
+                                           "--python-exe",
+                                           "--python-dir",
+                                           "--help",
+                                           "--version",
+                                           "--worker" };
+    static struct output o;
+
+    RUN(&o, "--help");
+    ASSERT_EQ(o.status, 0);
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        if (strstr(o.out, options[i]) == NULL)
+            LP_TEST_FAIL("--help does not mention %s", options[i]);
+    }
+    for (int m = 0; m < TUNE_MODE_COUNT; m++)
+        ASSERT_TRUE(strstr(o.out, tune_mode_info(m)->name) != NULL);
+    RUN(&o, "--version");
+    ASSERT_EQ(o.status, 0);
+    ASSERT_TRUE(strncmp(o.out, "lp-tune ", 8) == 0);
+}
+
+/* Entries of `dir` named lp-tune.<pid>.*. */
+static int leftover_cgroups(const char *dir, pid_t pid)
+{
+    char prefix[64];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+        return 0;
+    snprintf(prefix, sizeof(prefix), "lp-tune.%d.", (int)pid);
+    while ((e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+TEST(csv_run_and_cleanup)
+{
+    static struct output o;
+    struct throttle_env env;
+    int out_fd, err_fd;
+    pid_t pid;
+
+    throttle_probe(&env, "/sys/fs/cgroup", true);
+    pid = spawn((const char *const[]){ "--sleep", "20", "-m", "128,1769", "-r",
+                                       "2", "--modes", "sequential,threads",
+                                       "-n", "3", "--format", "csv", NULL },
+                &out_fd, &err_fd);
+    slurp(out_fd, o.out, sizeof(o.out));
+    slurp(err_fd, o.err, sizeof(o.err));
+    close(out_fd);
+    close(err_fd);
+    ASSERT_EQ(wait_status(pid), 0);
+    ASSERT_EQ(count_lines(o.out), 1 + 2 * 2);
+    ASSERT_TRUE(strncmp(o.out, "memory_mb,vcpus,", 16) == 0);
+    ASSERT_TRUE(strstr(o.out, "\n128,0.0724,0.0724,0,") != NULL);
+    ASSERT_TRUE(strstr(o.out, ",threads,c,2,0,") != NULL);
+    ASSERT_EQ(leftover_cgroups(env.cpu_root, pid), 0);
+    ASSERT_EQ(leftover_cgroups(env.mem_root, pid), 0);
+}
+
+TEST(json_run)
+{
+    static struct output o;
+    json_error_t jerr;
+    json_t *root, *cell;
+
+    RUN(&o, "--sleep", "10", "-m", "1769", "-r", "3", "--modes", "threads",
+        "--format", "json", "--billing-granularity", "100");
+    ASSERT_EQ(o.status, 0);
+    root = json_loads(o.out, 0, &jerr);
+    ASSERT_TRUE(root != NULL);
+    cell = json_array_get(
+        json_object_get(json_array_get(json_object_get(root, "rows"), 0),
+                        "cells"),
+        0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(cell, "mode")), "threads");
+    ASSERT_EQ(json_integer_value(json_object_get(cell, "runs")), 3);
+    /* 10 ms of sleep, billed in 100 ms units. */
+    ASSERT_EQ((int)json_real_value(
+                  json_object_get(json_object_get(cell, "cost"), "billed_ms")),
+              100);
+    ASSERT_TRUE(json_object_get(root, "prices") != NULL);
+    json_decref(root);
+}
+
+TEST(io_delay_every_mode)
+{
+    static struct output o;
+
+    if (system("python3 -c pass 2>/dev/null") != 0) {
+        printf("skipped: python3 not found\n");
+        return;
+    }
+    RUN(&o, "--io-delay", "20", "-n", "20", "-m", "1769", "-r", "1", "--modes",
+        "all", "--format", "csv", "--timeout", "60");
+    if (o.status != 0)
+        LP_TEST_FAIL("status %d: %s\n%s", o.status, o.err, o.out);
+    ASSERT_EQ(count_lines(o.out), 1 + 9);
+    ASSERT_TRUE(strstr(o.out, ",py-thread-pool,python,1,0,") != NULL);
+    ASSERT_TRUE(strstr(o.out, ",processes,c,1,0,") != NULL);
+}
+
+TEST(plot_svg)
+{
+    static struct output o;
+    char path[64], head[4096];
+    int fd;
+    ssize_t n;
+
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
+        printf("skipped: gnuplot not found\n");
+        return;
+    }
+    snprintf(path, sizeof(path), "/tmp/lptune-plot.%d.svg", (int)getpid());
+    RUN(&o, "--sleep", "5", "-m", "128,1769", "-r", "1", "--modes",
+        "sequential,threads", "--plot", path);
+    ASSERT_EQ(o.status, 0);
+    ASSERT_TRUE(strstr(o.out, "Time (ms, trimmed mean)") != NULL);
+    fd = open(path, O_RDONLY);
+    ASSERT_TRUE(fd >= 0);
+    n = read(fd, head, sizeof(head) - 1);
+    close(fd);
+    unlink(path);
+    ASSERT_TRUE(n > 0);
+    head[n] = '\0';
+    ASSERT_TRUE(strstr(head, "<svg") != NULL);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+/* Starts a long run, interrupts it once its cgroup exists. */
+static void interrupted_run(int sig)
+{
+    struct throttle_env env;
+    char dir[PATH_MAX + 64];
+    int out_fd, err_fd;
+    static char sink[8192];
+    int64_t t0;
+    pid_t pid;
+
+    if (!throttle_probe(&env, "/sys/fs/cgroup", true)) {
+        printf("skipped: cgroups not writable here (%s)\n", env.why);
+        return;
+    }
+    pid = spawn((const char *const[]){ "--sleep", "5000", "-m", "128", "-r",
+                                       "1", "--modes", "sequential", NULL },
+                &out_fd, &err_fd);
+    snprintf(dir, sizeof(dir), "%s/lp-tune.%d.128", env.cpu_root, (int)pid);
+    t0 = lp_test_now_ms();
+    while (!exists(dir) && lp_test_now_ms() - t0 < 5000)
+        lp_test_sleep_ms(10);
+    ASSERT_TRUE(exists(dir));
+    lp_test_sleep_ms(300); /* the worker is running inside it by now */
+    ASSERT_EQ(kill(pid, sig), 0);
+    slurp(out_fd, sink, sizeof(sink));
+    slurp(err_fd, sink, sizeof(sink));
+    close(out_fd);
+    close(err_fd);
+    ASSERT_EQ(wait_status(pid), 128 + sig);
+    ASSERT_TRUE(lp_test_now_ms() - t0 < 4000); /* did not sit out 5 s */
+    ASSERT_FALSE(exists(dir));
+    ASSERT_EQ(leftover_cgroups(env.cpu_root, pid), 0);
+    ASSERT_EQ(leftover_cgroups(env.mem_root, pid), 0);
+}
+
+TEST(sigint_removes_cgroups)
+{
+    interrupted_run(SIGINT);
+}
+
+TEST(sigterm_removes_cgroups)
+{
+    interrupted_run(SIGTERM);
+}
+
+LP_TEST_MAIN()

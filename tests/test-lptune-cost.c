@@ -1,0 +1,225 @@
+/*
+ * lp-tune's arithmetic against hand-computed cases: billed duration at 1 ms
+ * and 100 ms granularity, GB-s, USD per invocation from the us-east-1 price
+ * list (lambda-facts.md section 3), Power Tuning's trimmed mean and balanced
+ * score, the recommendation, and the price file.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cost.h"
+#include "lp-test.h"
+#include "results.h"
+#include "stats.h"
+
+#define ASSERT_NEAR(a, b, rel)                                              \
+    do {                                                                    \
+        double a_ = (a), b_ = (b);                                          \
+        if (!(fabs(a_ - b_) <= (rel)*fabs(b_)))                             \
+            LP_TEST_FAIL("ASSERT_NEAR(%s, %s): %.12g vs %.12g", #a, #b, a_, \
+                         b_);                                               \
+    } while (0)
+
+TEST(billed_duration)
+{
+    ASSERT_NEAR(cost_billed_ms(100.2, 1), 101, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(100.0, 1), 100, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(0.3, 1), 1, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(0, 1), 1, 1e-12);
+    /* Before December 2020: rounded up to 100 ms. */
+    ASSERT_NEAR(cost_billed_ms(100.2, 100), 200, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(1, 100), 100, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(250, 100), 300, 1e-12);
+    ASSERT_NEAR(cost_billed_ms(300, 100), 300, 1e-12);
+}
+
+TEST(gb_seconds)
+{
+    /* lambda-facts.md: per 100 ms billed, 128 MB is 0.0125 GB-s, 512 MB
+     * 0.05, 1024 MB 0.1, 2048 MB 0.2. */
+    ASSERT_NEAR(cost_gb_seconds(128, 100), 0.0125, 1e-12);
+    ASSERT_NEAR(cost_gb_seconds(512, 100), 0.05, 1e-12);
+    ASSERT_NEAR(cost_gb_seconds(1024, 100), 0.1, 1e-12);
+    ASSERT_NEAR(cost_gb_seconds(2048, 100), 0.2, 1e-12);
+    ASSERT_NEAR(cost_gb_seconds(10240, 1000), 10, 1e-12);
+}
+
+TEST(usd_per_invocation)
+{
+    struct price_table p;
+
+    cost_default_prices(&p);
+    /* 128 MB, 100 ms, x86_64: 0.0125 GB-s * $0.0000166667 = $2.0833375e-7
+     * plus $0.20 per 1M requests = $2e-7. */
+    ASSERT_NEAR(cost_usd(&p, COST_X86_64, 128, 100), 4.0833375e-7, 1e-9);
+    /* 1024 MB, 100 ms: 0.1 * 0.0000166667 + 2e-7 = 1.86667e-6. */
+    ASSERT_NEAR(cost_usd(&p, COST_X86_64, 1024, 100), 1.86667e-6, 1e-9);
+    /* arm64, 2048 MB, 1 s: 2 GB-s * 0.0000133334 + 2e-7 = 2.68668e-5. */
+    ASSERT_NEAR(cost_usd(&p, COST_ARM64, 2048, 1000), 2.68668e-5, 1e-9);
+    /* Power Tuning's base cost, x86_64: $2.1e-9 per ms at 128 MB (its
+     * figure is rounded to two digits: within 1 %). */
+    ASSERT_NEAR(cost_usd(&p, COST_X86_64, 128, 1) - p.request, 2.1e-9, 0.01);
+    ASSERT_NEAR(cost_usd(&p, COST_ARM64, 128, 1) - p.request, 1.7e-9, 0.02);
+}
+
+TEST(stats_trimmed_mean)
+{
+    double five[] = { 5, 1, 3, 2, 4 };
+    double outlier[] = { 1, 2, 3, 4, 100 };
+    double four[] = { 4, 1, 3, 2 };
+    double ten[] = { 10, 9, 8, 7, 6, 5, 4, 3, 2, 1000 };
+    struct sample_stats s;
+
+    stats_compute(five, 5, 0.2, &s);
+    ASSERT_EQ(s.n, 5);
+    ASSERT_NEAR(s.min, 1, 0);
+    ASSERT_NEAR(s.max, 5, 0);
+    ASSERT_NEAR(s.median, 3, 0);
+    ASSERT_NEAR(s.trimmed_mean, 3, 1e-12);
+    ASSERT_NEAR(five[0], 5, 0); /* input untouched */
+    stats_compute(outlier, 5, 0.2, &s);
+    ASSERT_NEAR(s.trimmed_mean, 3, 1e-12);
+    stats_compute(outlier, 5, 0, &s);
+    ASSERT_NEAR(s.trimmed_mean, 22, 1e-12);
+    /* floor(4 * 0.2) = 0: nothing dropped. */
+    stats_compute(four, 4, 0.2, &s);
+    ASSERT_NEAR(s.median, 2.5, 0);
+    ASSERT_NEAR(s.trimmed_mean, 2.5, 1e-12);
+    /* Sorted 2..10, 1000; floor(10 * 0.2) = 2 dropped at each end: mean of
+     * 4..9 = 6.5. */
+    stats_compute(ten, 10, 0.2, &s);
+    ASSERT_NEAR(s.trimmed_mean, 6.5, 1e-12);
+}
+
+TEST(balanced_score)
+{
+    ASSERT_NEAR(results_balanced_score(0.5, 1, 2, 3, 3), 0.75, 1e-12);
+    ASSERT_NEAR(results_balanced_score(1, 1, 4, 9, 9), 0.25, 1e-12);
+    ASSERT_NEAR(results_balanced_score(0, 1, 4, 3, 6), 0.5, 1e-12);
+}
+
+/* Two memory settings x two modes, one sample each. */
+static void fill(struct results *r, struct tune_config *cfg,
+                 const double ms[2][2])
+{
+    struct price_table p;
+
+    tune_config_defaults(cfg);
+    cfg->n_memory = 2;
+    cfg->memory_mb[0] = 128;
+    cfg->memory_mb[1] = 2048;
+    cfg->modes = 1u << TUNE_MODE_SEQUENTIAL | 1u << TUNE_MODE_THREADS;
+    cfg->discard = 0;
+    cost_default_prices(&p);
+    ASSERT_EQ(results_init(r, cfg, &p), 0);
+    for (int row = 0; row < 2; row++) {
+        for (int col = 0; col < 2; col++)
+            ASSERT_EQ(results_add_sample(r, row, col, ms[row][col], 1000), 0);
+    }
+    results_finish(r);
+}
+
+TEST(recommendation)
+{
+    /* 128 MB: 600 / 200 ms; 2048 MB: 590 / 150 ms. */
+    const double ms[2][2] = { { 600, 200 }, { 590, 150 } };
+    struct tune_config cfg;
+    struct results r;
+
+    fill(&r, &cfg, ms);
+    ASSERT_EQ(r.cheapest.row, 0);
+    ASSERT_EQ(r.cheapest.col, 1);
+    ASSERT_EQ(r.fastest.row, 1);
+    ASSERT_EQ(r.fastest.col, 1);
+    /* Costs: 128/200 ~ 0.616e-6, 2048/590 ~ 19.9e-6 (max), 2048/150 ~
+     * 5.2e-6; balanced at 0.5 picks 128 MB threads. */
+    ASSERT_EQ(r.balanced.row, 0);
+    ASSERT_EQ(r.balanced.col, 1);
+    ASSERT_NEAR(results_cell(&r, 0, 1)->billed_ms, 200, 0);
+    ASSERT_NEAR(results_cell(&r, 0, 1)->gb_s, 0.025, 1e-12);
+    ASSERT_EQ(results_baseline_col(&r, 1), 0);
+    results_free(&r);
+
+    /* With all weight on time, balanced = fastest. */
+    fill(&r, &cfg, ms);
+    cfg.balanced_weight = 0;
+    results_finish(&r);
+    ASSERT_EQ(r.balanced.row, 1);
+    ASSERT_EQ(r.balanced.col, 1);
+    results_free(&r);
+}
+
+TEST(failed_cell_is_never_picked)
+{
+    const double ms[2][2] = { { 600, 200 }, { 590, 150 } };
+    struct tune_config cfg;
+    struct results r;
+
+    fill(&r, &cfg, ms);
+    results_add_failure(&r, 0, 1, "boom");
+    results_finish(&r);
+    ASSERT_FALSE(results_cell(&r, 0, 1)->valid);
+    ASSERT_FALSE(r.cheapest.row == 0 && r.cheapest.col == 1);
+    ASSERT_STR_EQ(results_cell(&r, 0, 1)->error, "boom");
+    results_free(&r);
+}
+
+static const char *write_temp(const char *text)
+{
+    static char path[64];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/tmp/lptune-prices.%d", (int)getpid());
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+TEST(price_file)
+{
+    struct price_table def, p;
+    const char *shipped = getenv("LP_TUNE_PRICES");
+    char err[256];
+
+    cost_default_prices(&def);
+    /* The shipped prices.conf says exactly what the built-in table says. */
+    ASSERT_TRUE(shipped != NULL);
+    cost_default_prices(&p);
+    p.gb_second[COST_X86_64] = p.request = 0;
+    ASSERT_EQ(cost_load_prices(shipped, &p, err, sizeof(err)), 0);
+    ASSERT_NEAR(p.gb_second[COST_X86_64], def.gb_second[COST_X86_64], 0);
+    ASSERT_NEAR(p.gb_second[COST_ARM64], def.gb_second[COST_ARM64], 0);
+    ASSERT_NEAR(p.request, def.request, 0);
+    ASSERT_STR_EQ(p.source, def.source);
+    ASSERT_STR_EQ(p.date, def.date);
+
+    /* An override changes only what it names. */
+    cost_default_prices(&p);
+    ASSERT_EQ(cost_load_prices(write_temp("# eu\nregion = eu-west-1\n"
+                                          "x86_64_gb_second = 0.00002 \n"),
+                               &p, err, sizeof(err)),
+              0);
+    ASSERT_STR_EQ(p.region, "eu-west-1");
+    ASSERT_NEAR(p.gb_second[COST_X86_64], 0.00002, 0);
+    ASSERT_NEAR(p.gb_second[COST_ARM64], def.gb_second[COST_ARM64], 0);
+
+    ASSERT_EQ(cost_load_prices(write_temp("bogus = 1\n"), &p, err, sizeof(err)),
+              -1);
+    ASSERT_TRUE(strstr(err, "unknown key 'bogus'") != NULL);
+    ASSERT_EQ(
+        cost_load_prices(write_temp("request = cheap\n"), &p, err, sizeof(err)),
+        -1);
+    ASSERT_TRUE(strstr(err, ":1:") != NULL);
+    ASSERT_EQ(
+        cost_load_prices(write_temp("no equals sign\n"), &p, err, sizeof(err)),
+        -1);
+    unlink(write_temp(""));
+    ASSERT_EQ(cost_load_prices("/nonexistent/prices", &p, err, sizeof(err)),
+              -1);
+}
+
+LP_TEST_MAIN()

@@ -1,0 +1,163 @@
+/*
+ * The loopback workload under load: the delay server holding 10,000
+ * concurrent GET /delay/1000, sent by lp-tune's thread-per-task mode from
+ * two client processes of 5,000 threads each (2 x 2,000 under TSan, whose
+ * thread limit is 8,128), all succeeding in bounded time. Two clients
+ * because a libcurl easy request holds 3 descriptors and this machine caps
+ * a process at 20,000; the server runs in a process of its own, as in
+ * lp-tune (server in the parent, requests in a worker).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "lp-test.h"
+#include "modes.h"
+#include "workload.h"
+#ifdef LP_TUNE_HAVE_DELAY_SERVER
+#    include "delay_server.h"
+#endif
+
+#ifdef LP_TSAN
+#    define LOAD_TASKS 2000 /* per client */
+#else
+#    define LOAD_TASKS 5000
+#endif
+#define LOAD_CLIENTS 2
+
+#ifdef LP_TUNE_HAVE_DELAY_SERVER
+/* Forks a child serving on an ephemeral port until killed; returns it. */
+static pid_t start_server_child(int *port)
+{
+    int fds[2];
+    pid_t pid;
+
+    ASSERT_EQ(pipe(fds), 0);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct delay_server *s;
+        int p = -1;
+
+        if (delay_server_start("127.0.0.1", 0, &s) == 0)
+            p = delay_server_port(s);
+        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || p < 0)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    ASSERT_EQ(read(fds[0], port, sizeof(*port)), (ssize_t)sizeof(*port));
+    close(fds[0]);
+    ASSERT_TRUE(*port > 0);
+    return pid;
+}
+
+#endif
+
+#ifdef LP_TUNE_HAVE_DELAY_SERVER
+/* A client process: LOAD_TASKS threads, one request each; the result goes
+ * back through `fd`. */
+static pid_t start_client(const char *url, int fd)
+{
+    pid_t pid = fork();
+
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct workload w = { .kind = TUNE_WL_URL, .url = url };
+        struct mode_result res;
+
+        if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+            _exit(1);
+        if (modes_run(TUNE_MODE_THREADS, &w, LOAD_TASKS, 0, &res) != 0)
+            res.failed = LOAD_TASKS;
+        if (write(fd, &res, sizeof(res)) != sizeof(res))
+            _exit(1);
+        _exit(0);
+    }
+    return pid;
+}
+#endif
+
+TEST(ten_thousand_concurrent_requests)
+{
+#ifdef LP_TUNE_HAVE_DELAY_SERVER
+    pid_t server, clients[LOAD_CLIENTS];
+    struct mode_result res;
+    int fds[2], port, ok = 0;
+    int64_t t0;
+    char url[64];
+
+    /* 3 descriptors per request, plus the server's 1 per connection. */
+    ASSERT_TRUE(workload_raise_fd_limit(LOAD_TASKS) >= 3L * LOAD_TASKS);
+    server = start_server_child(&port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/delay/1000", port);
+    ASSERT_EQ(pipe(fds), 0);
+    t0 = lp_test_now_ms();
+    for (int i = 0; i < LOAD_CLIENTS; i++)
+        clients[i] = start_client(url, fds[1]);
+    close(fds[1]);
+    for (int i = 0; i < LOAD_CLIENTS; i++) {
+        int status;
+
+        ASSERT_EQ(read(fds[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+        fprintf(stderr,
+                "client: %d requests of 1000 ms in %.0f ms, %d "
+                "failed%s%s\n",
+                LOAD_TASKS, res.elapsed_ms, res.failed, res.failed ? ": " : "",
+                res.first_error);
+        ok += res.ok;
+        ASSERT_EQ(res.failed, 0);
+        /* Concurrent: never faster than the delay, far below one by one. */
+        ASSERT_TRUE(res.elapsed_ms >= 1000);
+        ASSERT_EQ(waitpid(clients[i], &status, 0), clients[i]);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    close(fds[0]);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    ASSERT_EQ(ok, LOAD_CLIENTS * LOAD_TASKS);
+    ASSERT_TRUE(lp_test_now_ms() - t0 < 60000);
+#else
+    printf("skipped: no delay server in this build\n");
+#endif
+}
+
+TEST(sequential_counts_failures)
+{
+    struct mode_result res;
+    struct workload w = { .kind = TUNE_WL_URL,
+                          .url = "http://127.0.0.1:1/delay/1" };
+
+    ASSERT_EQ(curl_global_init(CURL_GLOBAL_ALL), CURLE_OK);
+    ASSERT_EQ(modes_run(TUNE_MODE_SEQUENTIAL, &w, 2, 0, &res), 0);
+    ASSERT_EQ(res.failed, 2);
+    ASSERT_EQ(res.ok, 0);
+    ASSERT_TRUE(strstr(res.first_error, "127.0.0.1:1") != NULL);
+    curl_global_cleanup();
+}
+
+TEST(sleep_modes_overlap)
+{
+    static const enum tune_mode modes[] = { TUNE_MODE_THREADS,
+                                            TUNE_MODE_THREAD_POOL,
+                                            TUNE_MODE_PROCESSES,
+                                            TUNE_MODE_PROCESS_POOL };
+    struct workload w = { .kind = TUNE_WL_SLEEP, .sleep_ms = 100 };
+    struct mode_result res;
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!tune_mode_available(modes[i]))
+            continue;
+        ASSERT_EQ(modes_run(modes[i], &w, 8, 0, &res), 0);
+        ASSERT_EQ(res.ok, 8);
+        /* 8 x 100 ms side by side: well under the 800 ms of one by one. */
+        ASSERT_TRUE(res.elapsed_ms >= 100);
+        ASSERT_TRUE(res.elapsed_ms < 700);
+    }
+}
+
+LP_TEST_MAIN()

@@ -1,0 +1,127 @@
+/*
+ * lp-tune's CPU throttle: Lambda's share per memory setting, and, where
+ * cgroups are writable, that a CPU-bound loop at 128 MB takes about
+ * 1769/128 = 13.8 times as long as at 1769 MB (one vCPU). The tolerance is
+ * wide (4.6x..35x, the fast run's best of two) because this machine is
+ * shared and contention slows the unthrottled run; the check is that the
+ * quota is in force and proportional, not its exact value. Also: the
+ * cgroup directories are gone after throttle_destroy.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lp-test.h"
+#include "throttle.h"
+#include "workload.h"
+
+TEST(lambda_shares)
+{
+    ASSERT_TRUE(fabs(throttle_vcpus_for(1769) - 1.0) < 1e-12);
+    ASSERT_TRUE(fabs(throttle_vcpus_for(128) - 128 / 1769.0) < 1e-12);
+    ASSERT_TRUE(fabs(throttle_vcpus_for(3538) - 2.0) < 1e-12);
+    ASSERT_TRUE(fabs(throttle_vcpus_for(10240) - 10240 / 1769.0) < 1e-12);
+    ASSERT_TRUE(throttle_vcpus_for(10240) <= 6.0);
+}
+
+/* Runs `iters` of the CPU loop in a child inside `t`; returns wall ms. */
+static double timed_burn_in(const struct throttle *t, long iters)
+{
+    int fds[2];
+    double ms = -1;
+    pid_t pid;
+    int status;
+
+    ASSERT_EQ(pipe(fds), 0);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        double t0;
+
+        if (throttle_enter(t) != 0)
+            _exit(3);
+        lp_test_sleep_ms(150); /* a fresh quota period */
+        t0 = (double)lp_test_now_ms();
+        workload_cpu_burn(iters);
+        t0 = (double)lp_test_now_ms() - t0;
+        if (write(fds[1], &t0, sizeof(t0)) != sizeof(t0))
+            _exit(4);
+        _exit(0);
+    }
+    close(fds[1]);
+    ASSERT_EQ(read(fds[0], &ms, sizeof(ms)), (ssize_t)sizeof(ms));
+    close(fds[0]);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return ms;
+}
+
+static bool dir_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+TEST(throttle_ratio)
+{
+    struct throttle_env env;
+    struct throttle slow, fast, big;
+    char why[256], slow_dir[PATH_MAX], mem_dir[PATH_MAX];
+    double fast_ms, slow_ms, ratio;
+    long iters;
+
+    if (!throttle_probe(&env, "/sys/fs/cgroup", true)) {
+        printf("skipped: cgroups not writable here (%s)\n", env.why);
+        return;
+    }
+    iters = workload_cpu_calibrate(60);
+    ASSERT_EQ(throttle_create(&env, 1769, &fast, why, sizeof(why)), 0);
+    ASSERT_EQ(throttle_create(&env, 128, &slow, why, sizeof(why)), 0);
+    ASSERT_TRUE(fast.cpu_active && slow.cpu_active);
+    ASSERT_FALSE(fast.capped);
+    snprintf(slow_dir, sizeof(slow_dir), "%s", slow.cpu_dir);
+    snprintf(mem_dir, sizeof(mem_dir), "%s", slow.mem_dir);
+    ASSERT_TRUE(dir_exists(slow_dir));
+
+    fast_ms = timed_burn_in(&fast, iters);
+    fast_ms = fmin(fast_ms, timed_burn_in(&fast, iters));
+    slow_ms = timed_burn_in(&slow, iters);
+    ratio = slow_ms / (fast_ms > 0 ? fast_ms : 1);
+    printf("128 MB: %.0f ms, 1769 MB: %.0f ms, ratio %.1f (Lambda: %.1f); "
+           "periods throttled at 128 MB: %ld\n",
+           slow_ms, fast_ms, ratio, 1769 / 128.0, throttle_nr_throttled(&slow));
+    ASSERT_TRUE(ratio > 1769 / 128.0 / 3);
+    ASSERT_TRUE(ratio < 1769 / 128.0 * 2.5);
+    ASSERT_TRUE(throttle_nr_throttled(&slow) > 0);
+
+    ASSERT_EQ(throttle_destroy(&fast), 0);
+    ASSERT_EQ(throttle_destroy(&slow), 0);
+    ASSERT_FALSE(dir_exists(slow_dir));
+    ASSERT_TRUE(mem_dir[0] == '\0' || !dir_exists(mem_dir));
+
+    /* 10240 MB wants 5.79 vCPUs: capped to this machine's CPUs. */
+    ASSERT_EQ(throttle_create(&env, 10240, &big, why, sizeof(why)), 0);
+    ASSERT_EQ(big.capped, env.ncpu < 10240 / 1769.0);
+    ASSERT_TRUE(big.vcpus_applied <= env.ncpu);
+    ASSERT_EQ(throttle_destroy(&big), 0);
+}
+
+TEST(no_throttle_says_why)
+{
+    struct throttle_env env;
+    struct throttle t;
+    char why[256];
+
+    ASSERT_FALSE(throttle_probe(&env, "/sys/fs/cgroup", false));
+    ASSERT_STR_EQ(env.why, "--no-throttle");
+    ASSERT_EQ(throttle_create(&env, 128, &t, why, sizeof(why)), -1);
+    ASSERT_STR_EQ(why, "--no-throttle");
+    ASSERT_FALSE(throttle_probe(&env, "/nonexistent", true));
+    ASSERT_TRUE(env.why[0] != '\0');
+}
+
+LP_TEST_MAIN()
