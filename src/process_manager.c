@@ -357,7 +357,7 @@ static void write_worker(struct pp_worker *w)
                 break;
             }
             n -= rest;
-            lp__free(w->out->frame);
+            lp__pp_frame_put(w->out->pool, w->out->frame, w->out->frame_cap);
             w->out->frame = NULL;
             w->out = w->out->next;
             w->out_off = 0;

@@ -39,18 +39,65 @@ static const struct lp__executor_vtable process_pool_vt;
 
 /* ---- items ----------------------------------------------------------- */
 
+unsigned char *lp__pp_frame_get(struct process_pool *p, size_t len, size_t *cap)
+{
+    unsigned char *buf = NULL;
+    int best = -1;
+
+    if (len >= LP__PP_CACHE_MIN) {
+        lp__mutex_lock(&p->mu);
+        for (int i = 0; i < LP__PP_CACHE_SLOTS; i++)
+            if (p->cache[i] != NULL && p->cache_cap[i] >= len &&
+                p->cache_cap[i] / 2 <= len &&
+                (best < 0 || p->cache_cap[i] < p->cache_cap[best]))
+                best = i;
+        if (best >= 0) {
+            buf = p->cache[best];
+            *cap = p->cache_cap[best];
+            p->cache[best] = NULL;
+            p->cache_bytes -= *cap;
+        }
+        lp__mutex_unlock(&p->mu);
+    }
+    if (buf == NULL) {
+        buf = lp__malloc(len);
+        *cap = len;
+    }
+    return buf;
+}
+
+void lp__pp_frame_put(struct process_pool *p, unsigned char *frame, size_t cap)
+{
+    if (frame != NULL && cap >= LP__PP_CACHE_MIN) {
+        lp__mutex_lock(&p->mu);
+        for (int i = 0; i < LP__PP_CACHE_SLOTS; i++) {
+            if (p->cache[i] == NULL &&
+                p->cache_bytes + cap <= LP__PP_CACHE_BYTES) {
+                p->cache[i] = frame;
+                p->cache_cap[i] = cap;
+                p->cache_bytes += cap;
+                frame = NULL;
+                break;
+            }
+        }
+        lp__mutex_unlock(&p->mu);
+    }
+    lp__free(frame);
+}
+
 void lp__pp_item_free(struct pp_item *it)
 {
     for (size_t i = 0; i < it->n; i++)
         lp_future_release(it->futs[i]);
     if (it->futs != &it->one)
         lp__free(it->futs);
-    lp__free(it->frame);
+    lp__pp_frame_put(it->pool, it->frame, it->frame_cap);
     lp__free(it);
 }
 
-/* An item with room for `body_len` body bytes; futures not yet created. */
-static struct pp_item *item_new(lp_bytes_fn fn, size_t n, size_t body_len)
+/* An item with room for `body_len` body bytes and its n futures. */
+static struct pp_item *item_new(struct process_pool *p, lp_bytes_fn fn,
+                                size_t n, size_t body_len)
 {
     struct lp__frame_header h = { .type = LP__FRAME_TASKS,
                                   .index = (uint32_t)n,
@@ -61,9 +108,10 @@ static struct pp_item *item_new(lp_bytes_fn fn, size_t n, size_t body_len)
     if (it == NULL)
         return NULL;
     it->n = n;
+    it->pool = p;
     it->futs = n == 1 ? &it->one : lp__calloc(n, sizeof(*it->futs));
     it->frame_len = LP__FRAME_HEADER_SIZE + body_len;
-    it->frame = lp__malloc(it->frame_len);
+    it->frame = lp__pp_frame_get(p, it->frame_len, &it->frame_cap);
     if (it->futs == NULL || it->frame == NULL) {
         it->n = 0;
         lp__pp_item_free(it);
@@ -176,7 +224,7 @@ static lp_status pp_submit(lp_executor *ex, const struct lp__task_spec *spec,
         return LP_EUNSUPPORTED;
     if (spec->in_len > p->cfg.max_payload)
         return LP_ETOOBIG;
-    it = item_new(spec->bytes_fn, 1, LP__FRAME_ENTRY_SIZE + spec->in_len);
+    it = item_new(p, spec->bytes_fn, 1, LP__FRAME_ENTRY_SIZE + spec->in_len);
     if (it == NULL)
         return LP_ENOMEM;
     lp__frame_encode_entry(it->frame + LP__FRAME_HEADER_SIZE, 0, spec->in_len);
@@ -236,6 +284,8 @@ static void pp_destroy(lp_executor *ex, bool forked)
     }
     close(p->wake_r);
     close(p->wake_w);
+    for (int i = 0; i < LP__PP_CACHE_SLOTS; i++)
+        lp__free(p->cache[i]);
     lp__free(p->pfds);
     lp__free(p->w);
     lp__free(p);
@@ -270,15 +320,15 @@ static const struct lp__executor_vtable process_pool_vt = {
  */
 
 /* One chunk of items[first..first+n-1]. */
-static struct pp_item *chunk_new(lp_bytes_fn fn, const lp_bytes *items,
-                                 size_t first, size_t n)
+static struct pp_item *chunk_new(struct process_pool *p, lp_bytes_fn fn,
+                                 const lp_bytes *items, size_t first, size_t n)
 {
     size_t body = 0, off = LP__FRAME_HEADER_SIZE;
     struct pp_item *it;
 
     for (size_t i = 0; i < n; i++)
         body += LP__FRAME_ENTRY_SIZE + items[first + i].len;
-    it = item_new(fn, n, body);
+    it = item_new(p, fn, n, body);
     if (it == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -343,7 +393,7 @@ lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
             return items[i].len > p->cfg.max_payload ? LP_ETOOBIG : LP_EINVAL;
     while (done < n) {
         k = chunk_count(p, items, done, n, chunksize);
-        it = chunk_new(fn, items, done, k);
+        it = chunk_new(p, fn, items, done, k);
         if (it == NULL) {
             free_chain(first);
             return LP_ENOMEM;

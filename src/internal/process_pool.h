@@ -21,6 +21,15 @@
 
 #define LP__PP_MSG_MAX 192 /* failure messages built by the pool */
 
+/*
+ * Frames of 64 KiB or more are recycled through a small per-pool cache (at
+ * most 4 buffers, 8 MiB in all): a fresh 1 MiB buffer costs 256 page
+ * faults, which for big payloads is more than the copy itself.
+ */
+#define LP__PP_CACHE_SLOTS 4
+#define LP__PP_CACHE_MIN   (64 * 1024)
+#define LP__PP_CACHE_BYTES (8u << 20)
+
 /* One TASKS frame and the futures of its entries. */
 struct pp_item {
     struct pp_item *next; /* queue or a worker's in-flight list */
@@ -31,6 +40,8 @@ struct pp_item {
     lp_future *one;       /* futs = &one when n == 1 */
     unsigned char *frame; /* owned; NULL once written */
     size_t frame_len;
+    size_t frame_cap; /* allocated size, for the frame cache */
+    struct process_pool *pool;
 };
 
 enum pp_slot_state { SLOT_EMPTY, SLOT_STARTING, SLOT_READY, SLOT_DYING };
@@ -64,6 +75,9 @@ struct process_pool {
     bool finished;                 /* mu: every child reaped */
     bool wake_pending;             /* mu */
     int terminate_sig; /* mu: lp_process_pool_terminate's signal, or 0 */
+    unsigned char *cache[LP__PP_CACHE_SLOTS]; /* mu: spare frame buffers */
+    size_t cache_cap[LP__PP_CACHE_SLOTS];     /* mu */
+    size_t cache_bytes;                       /* mu */
     int wake_r, wake_w;
     int ctl; /* manager only after creation */
     pid_t server;
@@ -75,6 +89,13 @@ struct process_pool {
     atomic_size_t alive, idle;
     atomic_uint_least64_t completed;
 };
+
+/* A frame buffer of at least `len` bytes (its size in *cap), or NULL. */
+unsigned char *lp__pp_frame_get(struct process_pool *p, size_t len,
+                                size_t *cap);
+/* Returns a frame buffer to the cache or frees it. NULL is a no-op. Never
+ * called with `mu` held. */
+void lp__pp_frame_put(struct process_pool *p, unsigned char *frame, size_t cap);
 
 /* Releases the item's futures and frees it. */
 void lp__pp_item_free(struct pp_item *it);
