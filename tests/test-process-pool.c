@@ -64,6 +64,10 @@ TEST(payload_sizes_round_trip)
     round_trip(ex, 64 * 1024);
     round_trip(ex, 64 * 1024 + 7);
     round_trip(ex, 1024 * 1024);
+    /* Recycled frame buffers (bigger than needed) carry no stale bytes. */
+    round_trip(ex, 600 * 1024);
+    round_trip(ex, 1024 * 1024 - 1);
+    round_trip(ex, 70 * 1024);
     lp_executor_destroy(ex);
     assert_no_children();
 }

@@ -375,7 +375,9 @@ typedef struct lp_process_pool_options {
     void *initializer_arg;
     lp_worker_death_policy on_worker_death;
     /* Largest input or reply in bytes (0: 1 GiB). Bigger inputs give
-     * LP_ETOOBIG at submit, bigger replies LP_ETOOBIG from lp_task_reply. */
+     * LP_ETOOBIG at submit, bigger replies LP_ETOOBIG from lp_task_reply.
+     * The pool keeps up to 8 MiB of spare buffers for inputs of 64 KiB and
+     * more, until it is destroyed. */
     size_t max_payload;
     /* Tasks sent ahead to each worker, 1..256 (0: 2). More pipelines small
      * tasks better; fewer keeps more of the queue cancellable. */
