@@ -178,15 +178,21 @@ static void worker_gone(struct process_pool *p, struct pp_worker *w)
 {
     unsigned max = p->cfg.max_tasks_per_child;
     bool clean = WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0 &&
-                 w->head == NULL && !w->proto_error && max > 0 &&
+                 w->head == NULL && w->stream_error == LP_OK && max > 0 &&
                  w->sent >= max;
     char msg[LP__PP_MSG_MAX];
     int code;
 
-    if (w->proto_error) {
-        code = LP_EPROTO;
-        snprintf(msg, sizeof(msg), "worker %d sent a malformed frame",
+    if (w->stream_error == LP_ENOMEM) {
+        code = LP_ENOMEM;
+        snprintf(msg, sizeof(msg), "out of memory for a reply from worker %d",
                  (int)w->pid);
+    } else if (w->stream_error != LP_OK) {
+        code = LP_EPROTO;
+        snprintf(msg, sizeof(msg), "worker %d sent a malformed frame%s",
+                 (int)w->pid,
+                 w->stream_error == LP_ETOOBIG ? " (length beyond max_payload)"
+                                               : "");
     } else {
         describe_exit(w->status, &code, msg, sizeof(msg));
     }
@@ -219,10 +225,12 @@ static void worker_eof(struct process_pool *p, struct pp_worker *w)
     worker_check_gone(p, w);
 }
 
-/* Malformed bytes: the stream cannot be resynchronised; kill the worker. */
-static void worker_proto_error(struct process_pool *p, struct pp_worker *w)
+/* Malformed bytes (or no memory for a body): the stream cannot be
+ * resynchronised, so the worker is killed and counts as dead. */
+static void worker_proto_error(struct process_pool *p, struct pp_worker *w,
+                               lp_status why)
 {
-    w->proto_error = true;
+    w->stream_error = why;
     ctl_send(p, LP__CTL_KILL, w->pid, 0, 0);
     worker_eof(p, w);
 }
@@ -318,12 +326,12 @@ static void read_worker(struct process_pool *p, struct pp_worker *w)
 
             if (!ok || w->state != SLOT_READY) {
                 if (!ok)
-                    worker_proto_error(p, w);
+                    worker_proto_error(p, w, LP_EPROTO);
                 return;
             }
         }
         if (st != LP_EOF) {
-            worker_proto_error(p, w);
+            worker_proto_error(p, w, st);
             return;
         }
     }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "lp-test.h"
 #include "process-pool-tasks.h"
 
@@ -586,6 +587,40 @@ TEST(stats_count_work)
     ASSERT_EQ(0, s.queued);
     ASSERT_LE(s.workers, 2);
     lp_executor_destroy(ex);
+}
+
+/*
+ * Allocation failures while creating a pool: LP_ENOMEM or a working
+ * create, never a leak (ASan) or a child left behind. The workers inherit
+ * the failing allocator, so a pool created under it is only destroyed.
+ */
+TEST(create_under_allocation_failures)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    bool created = false;
+    int failed = 0;
+
+    o.max_workers = 1;
+    for (long n = 0; n < 50 && !created; n++) {
+        lp_executor *ex = NULL;
+        lp_status st;
+
+        lp__alloc_fail_after(n);
+        st = lp_process_pool_create(&o, &ex);
+        lp__alloc_fail_after(-1);
+        ASSERT_TRUE(st == LP_OK || st == LP_ENOMEM);
+        if (st == LP_OK) {
+            created = true;
+            ASSERT_OK(lp_executor_shutdown(ex, true, true));
+            lp_executor_destroy(ex);
+        } else {
+            ASSERT_NULL(ex);
+            failed++;
+        }
+        assert_no_children();
+    }
+    ASSERT_TRUE(created);
+    ASSERT_GE(failed, 3); /* pool, workers array, poll array at least */
 }
 
 TEST(results_outlive_pool)

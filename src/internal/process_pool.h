@@ -50,7 +50,8 @@ struct pp_worker {
     enum pp_slot_state state;
     int fd;
     pid_t pid;
-    bool eof, exited, proto_error;
+    bool eof, exited;
+    lp_status stream_error; /* LP_EPROTO, LP_ETOOBIG, LP_ENOMEM, or LP_OK */
     int status;
     unsigned sent; /* TASKS frames sent to this process */
     unsigned inflight;
