@@ -324,4 +324,83 @@ TEST(item12_first_exception_executor)
     gate_destroy(&g);
 }
 
+/* A wait that timed out leaves nothing behind on its futures: completing
+ * them afterwards must not touch the finished wait (ASan checks). */
+TEST(wait_timeout_then_completion_is_safe)
+{
+    for (int round = 0; round < 50; round++) {
+        lp_future *fs[3] = { future_pending(), future_pending(),
+                             future_pending() };
+        lp_return_when when = (lp_return_when)(1 + round % 3);
+
+        ASSERT_STATUS(LP_ETIMEDOUT, lp_wait(fs, 3, when, 1, NULL, NULL));
+        ASSERT_OK(lp_future_set_result(fs[round % 3], NULL, NULL));
+        ASSERT_TRUE(lp_future_cancel(fs[(round + 1) % 3]));
+        ASSERT_STATUS(LP_ECANCELLED, lp_future_set_running_or_notify_cancel(
+                                         fs[(round + 1) % 3]));
+        ASSERT_OK(lp_future_set_error(fs[(round + 2) % 3], 1, 0, "late"));
+        release_all(fs, 3);
+    }
+}
+
+/* Many threads waiting on the same futures at once, in all three ways. */
+struct multi_wait {
+    lp_future **fs;
+    int kind;
+    lp_status st;
+};
+
+static void *wait_in_thread(void *arg)
+{
+    struct multi_wait *m = arg;
+    void *out;
+
+    switch (m->kind % 3) {
+    case 0:
+        m->st = lp_wait(m->fs, 2, LP_ALL_COMPLETED, 20000, NULL, NULL);
+        break;
+    case 1:
+        m->st = lp_future_result(m->fs[1], 20000, &out);
+        break;
+    default: {
+        lp_as_completed *it = NULL;
+        lp_future *f;
+        int n = 0;
+
+        m->st = lp_as_completed_create(m->fs, 2, 20000, &it);
+        if (m->st != LP_OK)
+            break;
+        while ((m->st = lp_as_completed_next(it, &f)) == LP_OK)
+            n++;
+        if (m->st == LP_EOF && n == 2)
+            m->st = LP_OK;
+        lp_as_completed_destroy(it);
+        break;
+    }
+    }
+    return NULL;
+}
+
+TEST(many_waiters_on_the_same_futures)
+{
+    enum { T = 9 };
+    lp_future *fs[2] = { future_pending(), future_pending() };
+    struct multi_wait m[T];
+    pthread_t t[T];
+
+    for (int i = 0; i < T; i++) {
+        m[i] = (struct multi_wait){ fs, i, LP_EINVAL };
+        ASSERT_EQ(0, pthread_create(&t[i], NULL, wait_in_thread, &m[i]));
+    }
+    lp_test_sleep_ms(20);
+    ASSERT_OK(lp_future_set_result(fs[0], NULL, NULL));
+    lp_test_sleep_ms(5);
+    ASSERT_OK(lp_future_set_error(fs[1], 2, 0, "second"));
+    for (int i = 0; i < T; i++) {
+        pthread_join(t[i], NULL);
+        ASSERT_STATUS(i % 3 == 1 ? LP_ETASK : LP_OK, m[i].st);
+    }
+    release_all(fs, 2);
+}
+
 LP_TEST_MAIN()
