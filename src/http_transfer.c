@@ -438,17 +438,19 @@ static char *take_buffer(char **buf, size_t *len, size_t *cap)
 static lp_status build_response(struct lp__http_xfer *x, lp_http_response **out)
 {
     lp_http_response *r = lp__calloc(1, sizeof(*r));
-    long status = 0, version = 0;
+    long status = 0, version = 0, connects = 0;
 
     if (r == NULL)
         return LP_ENOMEM;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
     r->status = (int)status;
     r->http_version = version == CURL_HTTP_VERSION_2_0 ? 2
                       : version == CURL_HTTP_VERSION_3 ? 3
                                                        : 1;
     r->attempts = x->attempts;
+    r->new_connections = (unsigned)connects;
     r->headers = take_buffer(&x->head, &x->head_len, &x->head_cap);
     r->headers_len = x->head_len;
     r->body = take_buffer(&x->data, &x->data_len, &x->data_cap);

@@ -139,6 +139,20 @@ TEST(post_echo_and_headers)
     lp_http_client_destroy(c);
 }
 
+TEST(keep_alive_reuses_the_connection)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_future *first, *second;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &first));
+    ASSERT_EQ(1, response_of(first)->new_connections);
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &second));
+    ASSERT_EQ(0, response_of(second)->new_connections);
+    lp_future_release(first);
+    lp_future_release(second);
+    lp_http_client_destroy(c);
+}
+
 TEST(status_codes_are_responses)
 {
     lp_http_client *c = new_client(NULL);

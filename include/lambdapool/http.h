@@ -30,6 +30,15 @@
  * should call curl_global_init() in main() before starting threads; libcurl
  * counts the calls, and the library never calls curl_global_cleanup().
  *
+ * Known limits of libcurl 7.88.1 (Debian 12): every transfer in flight
+ * costs about 15 KiB, mostly libcurl's own per-transfer state, so 10,000 at
+ * once need about 150 MiB (max_concurrent bounds it); cleartext HTTP/2
+ * (LP_HTTP_H2_PRIOR_KNOWLEDGE) fails once a connection is reused (curl
+ * issue #10634, fixed in 8.0.0), so HTTP/2 is best used over HTTPS; and
+ * concurrent HTTP/2 streams with bodies over 64 KiB on one connection have
+ * been seen to stall now and then until their timeout, so give such requests
+ * a timeout (and retries), or use LP_HTTP_HTTP1_ONLY.
+ *
  * HTTPS verifies peers against `ca_file` if given, else libcurl's built-in
  * bundle if it exists, else the first of /etc/pki/tls/certs/ca-bundle.crt
  * (Amazon Linux, the Lambda execution environment) and
@@ -63,6 +72,9 @@ typedef struct lp_http_response {
     char *body;        /* NUL-terminated for convenience; never NULL */
     size_t body_len;   /* not counting the terminating NUL */
     unsigned attempts; /* 1 plus the retries it took */
+    /* Connections the final attempt opened: 0 when it reused one (keep-alive
+       or an HTTP/2 connection shared with other requests). */
+    unsigned new_connections;
 } lp_http_response;
 
 /*
