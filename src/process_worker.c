@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -368,6 +369,7 @@ static void spawn_worker(struct server *s, uint32_t slot)
 {
     static const int sockbuf = 1 << 20;
     struct lp__ctl_msg m = { .slot = slot };
+    pid_t server = getpid();
     int sv[2];
     pid_t pid;
 
@@ -386,6 +388,10 @@ static void spawn_worker(struct server *s, uint32_t slot)
     }
     pid = fork();
     if (pid == 0) {
+        /* If the server dies (killed from outside), so do its workers: a
+         * worker stuck in a task would otherwise never see EOF. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != server)
+            _exit(0);
         close(LP__SERVER_CTL_FD);
         close(s->sfd);
         if (dup2(sv[1], LP__WORKER_FD) < 0)

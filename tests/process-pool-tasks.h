@@ -46,6 +46,17 @@ static __attribute__((unused)) void task_pid(lp_task *task, const void *in,
     reply_str(task, buf);
 }
 
+static __attribute__((unused)) void task_ppid(lp_task *task, const void *in,
+                                              size_t len)
+{
+    char buf[32];
+
+    (void)in;
+    (void)len;
+    snprintf(buf, sizeof(buf), "%ld", (long)getppid());
+    reply_str(task, buf);
+}
+
 static __attribute__((unused)) void task_fail(lp_task *task, const void *in,
                                               size_t len)
 {

@@ -205,6 +205,55 @@ TEST(big_payload_to_dying_worker)
     assert_no_children();
 }
 
+/* Dead (a zombie waiting for init counts) or gone. */
+static bool process_gone(pid_t pid)
+{
+    char path[64], buf[256], *paren;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' ||
+           paren[2] == 'X';
+}
+
+/* The fork server killed from outside: the pool breaks, nothing hangs, and
+ * the (dead) server is still reaped. */
+TEST(fork_server_death_breaks_pool)
+{
+    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_REPLACE);
+    lp_future *f, *hang;
+    pid_t server, worker = (pid_t)worker_pid(ex);
+    void *r;
+
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_ppid, NULL, 0, &f));
+    ASSERT_OK(lp_future_result(f, 10000, &r));
+    server = (pid_t)strtol(((lp_bytes *)r)->data, NULL, 10);
+    lp_future_release(f);
+    ASSERT_NE(getpid(), server);
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &hang));
+    while (!lp_future_running(hang))
+        lp_test_sleep_ms(1);
+    ASSERT_EQ(0, kill(server, SIGKILL));
+    assert_broken(hang, "fork server");
+    /* The worker, stuck in its task, died with the server (no orphan). */
+    for (int i = 0; i < 5000 && !process_gone(worker); i++)
+        lp_test_sleep_ms(1);
+    ASSERT_TRUE(process_gone(worker));
+    lp_future_release(hang);
+    ASSERT_STATUS(LP_EBROKEN,
+                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
 /* Item 44: terminate_workers / kill_workers. */
 static void check_terminate(int sig, const char *name)
 {
