@@ -340,6 +340,8 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  * LP_EBROKEN; with LP_WORKER_DEATH_REPLACE a new worker takes the dead one's
  * place and the pool carries on. Malformed bytes from a worker (a task
  * scribbled on its socket) count as that worker dying, with code LP_EPROTO.
+ * If the fork server itself is killed, its workers die with it
+ * (PR_SET_PDEATHSIG) and the pool breaks ("the fork server terminated").
  * Every child, workers and fork server, is reaped before shutdown(wait=true)
  * returns, so nothing runs on after a Lambda invocation's response.
  *
