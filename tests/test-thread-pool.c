@@ -537,4 +537,77 @@ TEST(worker_stack_size)
     lp_future_release(f);
 }
 
+/*
+ * An idle pool burns no CPU: workers spin only briefly after their last
+ * task, then park. Measured as process CPU time over a quiet period, which
+ * other load on the machine does not inflate. Workers also stay alive while
+ * idle (they exit only at shutdown).
+ */
+static int64_t process_cpu_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+TEST(idle_pool_burns_no_cpu)
+{
+    enum { N = 4 };
+    lp_executor *ex = pool_new(N);
+    struct gate g;
+    lp_future *fs[N];
+    int64_t cpu0, cpu;
+
+    gate_init(&g);
+    for (int i = 0; i < N; i++)
+        fs[i] = submit_ok(ex, task_gate, &g);
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == N, 10000));
+    gate_open(&g);
+    ASSERT_TRUE(POLL_UNTIL(stats_of(ex).idle == N, 10000));
+    lp_test_sleep_ms(50); /* past any spin budget */
+    cpu0 = process_cpu_ms();
+    lp_test_sleep_ms(300);
+    cpu = process_cpu_ms() - cpu0;
+    printf("# %d idle workers used %" PRId64 " ms CPU in 300 ms\n", N, cpu);
+    ASSERT_LE(cpu, 60);
+    ASSERT_EQ(N, stats_of(ex).workers);
+    /* And they still answer at once. */
+    lp_future_release(fs[0]);
+    fs[0] = submit_ok(ex, task_noop, NULL);
+    {
+        void *out;
+
+        ASSERT_OK(lp_future_result(fs[0], 10000, &out));
+    }
+    lp_executor_destroy(ex);
+    release_all(fs, N);
+    gate_destroy(&g);
+}
+
+/* Fan-out: many blocked tasks each get their own worker, up to the cap. */
+TEST(fan_out_to_many_workers)
+{
+    enum { N = 100 };
+    lp_executor *ex = pool_new(N);
+    struct gate g;
+    struct watchdog w;
+    lp_future *fs[N + 10];
+
+    gate_init(&g);
+    watchdog_start(&w, &g, 20000);
+    for (int i = 0; i < N + 10; i++)
+        fs[i] = submit_ok(ex, task_gate, &g);
+    /* All N run at once: no task waits for another to finish. */
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == N, 15000));
+    ASSERT_EQ(N, stats_of(ex).workers);
+    ASSERT_EQ(10, stats_of(ex).queued);
+    gate_open(&g);
+    lp_executor_destroy(ex);
+    ASSERT_FALSE(watchdog_stop(&w));
+    ASSERT_EQ(N + 10, atomic_load(&g.passed));
+    release_all(fs, N + 10);
+    gate_destroy(&g);
+}
+
 LP_TEST_MAIN()
