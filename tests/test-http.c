@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "delay_server.h"
 #include "lp-test.h"
 
@@ -456,6 +457,49 @@ TEST(blocking_calls_on_pool_threads)
     ASSERT_NULL(r);
     ASSERT_STATUS(LP_EHTTP, lp_http_get(c, url("/close"), 5000, &r));
     ASSERT_STATUS(LP_EHTTP, lp_http_get(c, "http://127.0.0.1:1/", 5000, &r));
+    lp_http_client_destroy(c);
+}
+
+/*
+ * Fails the Nth allocation of client creation and of a submit, for every N
+ * until both succeed: each call reports LP_ENOMEM with nothing left behind
+ * (ASan checks for leaks), and every future handed out still completes.
+ */
+TEST(allocation_failures)
+{
+    const char *u = url("/delay/0");
+    lp_http_client *c = NULL;
+    lp_future *f = NULL;
+    lp_status st = LP_ENOMEM;
+    long n;
+
+    for (n = 0; n < 200 && st != LP_OK; n++) {
+        c = (lp_http_client *)1;
+        lp__alloc_fail_after(n);
+        st = lp_http_client_create(NULL, &c);
+        lp__alloc_fail_after(-1);
+        if (st != LP_OK) {
+            ASSERT_STATUS(LP_ENOMEM, st);
+            ASSERT_NULL(c);
+        }
+    }
+    ASSERT_OK(st);
+    ASSERT_GE(n, 2); /* at least one failure was injected */
+    st = LP_ENOMEM;
+    for (n = 0; n < 200 && st != LP_OK; n++) {
+        f = (lp_future *)1;
+        lp__alloc_fail_after(n);
+        st = lp_http_submit_get(c, u, &f);
+        lp__alloc_fail_after(-1);
+        if (st != LP_OK) {
+            ASSERT_STATUS(LP_ENOMEM, st);
+            ASSERT_NULL(f);
+        }
+    }
+    ASSERT_OK(st);
+    ASSERT_GE(n, 2);
+    ASSERT_EQ(200, response_of(f)->status);
+    lp_future_release(f);
     lp_http_client_destroy(c);
 }
 
