@@ -45,6 +45,7 @@
 #define DEFAULT_MAX_CONCURRENT 1024u
 #define IDLE_POLL_MS           1000
 #define EVENTS_PER_WAIT        256
+#define QUEUE_SWEEP_MS         10
 
 enum phase { PHASE_QUEUED, PHASE_ACTIVE, PHASE_RETRYING, PHASE_DONE };
 
@@ -242,6 +243,15 @@ static void collect_finished(struct lp_http_client *c)
     }
 }
 
+/* Queues `r` last; the queue's deadline scan must not sleep past its own. */
+static void enqueue(struct lp_http_client *c, struct request *r)
+{
+    r->phase = PHASE_QUEUED;
+    list_push(&c->queued, r);
+    if (r->x.deadline < c->next_queue_check)
+        c->next_queue_check = r->x.deadline;
+}
+
 /* Requeues retries whose backoff passed. */
 static void release_retries(struct lp_http_client *c)
 {
@@ -253,17 +263,56 @@ static void release_retries(struct lp_http_client *c)
 
         if (r->retry_at <= now) {
             list_remove(&c->retrying, r);
-            r->phase = PHASE_QUEUED;
-            list_push(&c->queued, r);
+            enqueue(c, r);
         }
         r = following;
     }
 }
 
-/* How long the loop may sleep: until the next retry is due, at most 1 s. */
+/*
+ * Fails queued requests whose time limit passed while they waited for a
+ * slot. The scan is O(queued), so it runs at most every QUEUE_SWEEP_MS, and
+ * not before the nearest queued deadline.
+ */
+static void expire_queued(struct lp_http_client *c)
+{
+    int64_t now = lp__monotonic_ns(), nearest = LP_DEADLINE_NEVER;
+    struct request *r = c->queued.head;
+
+    if (r == NULL || now < c->next_queue_check)
+        return;
+    while (r != NULL) {
+        struct request *following = r->next;
+
+        if (r->x.deadline <= now) {
+            list_remove(&c->queued, r);
+            r->phase = PHASE_DONE;
+            fail(r, LP_ETIMEDOUT, "timed out while queued");
+        } else if (r->x.deadline < nearest) {
+            nearest = r->x.deadline;
+        }
+        r = following;
+    }
+    c->next_queue_check = lp__deadline_add(now, QUEUE_SWEEP_MS * LP__NS_PER_MS);
+    if (nearest > c->next_queue_check)
+        c->next_queue_check = nearest;
+}
+
+/*
+ * How long the loop may sleep: until the next retry is due or the queue's
+ * next deadline scan, at most 1 s.
+ */
 static int poll_timeout_ms(struct lp_http_client *c)
 {
     int64_t now = lp__monotonic_ns(), next = IDLE_POLL_MS;
+
+    if (c->queued.head != NULL && c->next_queue_check != LP_DEADLINE_NEVER) {
+        int64_t ms =
+            (c->next_queue_check - now + LP__NS_PER_MS - 1) / LP__NS_PER_MS;
+
+        if (ms < next)
+            next = ms > 0 ? ms : 0;
+    }
 
     for (struct request *r = c->retrying.head; r != NULL; r = r->next) {
         int64_t ms = (r->retry_at - now + LP__NS_PER_MS - 1) / LP__NS_PER_MS;
@@ -279,8 +328,7 @@ static void accept_incoming(struct lp_http_client *c, struct request *in)
     while (in != NULL) {
         struct request *following = in->in_next;
 
-        in->phase = PHASE_QUEUED;
-        list_push(&c->queued, in);
+        enqueue(c, in);
         in = following;
     }
 }
@@ -340,6 +388,7 @@ static void *loop_main(void *arg)
             break;
         release_retries(c);
         start_queued(c);
+        expire_queued(c);
         n = epoll_wait(c->epoll_fd, ev, EVENTS_PER_WAIT,
                        lp__http_shards_timeout_ms(c, poll_timeout_ms(c)));
         lp__http_shards_dispatch(c, ev, n > 0 ? n : 0);

@@ -278,6 +278,31 @@ TEST(timeouts)
     lp_http_client_destroy(c);
 }
 
+TEST(timeout_while_queued)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *slow, *queued;
+    int64_t t0 = lp_test_now_ms();
+
+    o.max_concurrent = 1;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/3000"), &slow));
+    req.url = url("/delay/0");
+    req.timeout_ms = 100;
+    queued = submit(c, &req);
+    /* It fails while the slow request still holds the only slot. */
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(queued));
+    ASSERT_TRUE(strstr(lp_future_error(queued)->message, "queued") != NULL);
+    ASSERT_FALSE(lp_future_done(slow));
+    ASSERT_LE(lp_test_now_ms() - t0, 2500);
+    ASSERT_TRUE(lp_future_cancel(slow));
+    lp_future_release(slow);
+    lp_future_release(queued);
+    lp_http_client_destroy(c);
+}
+
 TEST(cancel_mid_transfer)
 {
     lp_http_client *c = new_client(NULL);

@@ -62,6 +62,7 @@ struct lp_http_client {
     /* Loop thread only. */
     struct req_list queued, active, retrying;
     unsigned n_active;
+    int64_t next_queue_check;       /* when expire_queued next scans */
     struct lp__http_shard **shards; /* created on demand */
     unsigned n_shards, max_shards, shard_cap;
 };
