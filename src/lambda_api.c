@@ -336,8 +336,8 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
     static const char *const fixed[] = {
         "Transfer-Encoding: chunked",
         "Lambda-Runtime-Function-Response-Mode: streaming",
-        "Trailer: Lambda-Runtime-Function-Error-Type, "
-        "Lambda-Runtime-Function-Error-Body",
+        ("Trailer: Lambda-Runtime-Function-Error-Type, "
+         "Lambda-Runtime-Function-Error-Body"),
         "Expect:",
     };
 

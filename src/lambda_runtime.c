@@ -243,9 +243,18 @@ static lp_status post_outcome(struct lp__lambda_api *api, const char *id,
     return res.http_status >= 500 ? LP_EHTTP : LP_OK;
 }
 
+/* Base delay between GET next retries; tests and fuzzers lower it. */
+static _Atomic long retry_delay_ns = 20 * LP__NS_PER_MS;
+
+void lp__lambda_set_retry_delay_ms(long ms)
+{
+    atomic_store(&retry_delay_ns, ms * LP__NS_PER_MS);
+}
+
 static void short_sleep(int attempt)
 {
-    struct timespec ts = { 0, 20000000L * attempt };
+    long ns = atomic_load(&retry_delay_ns) * attempt;
+    struct timespec ts = { ns / LP__NS_PER_SEC, ns % LP__NS_PER_SEC };
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -308,7 +317,8 @@ static enum next_outcome get_next(struct runtime *rt,
         if (res.st == LP_EHTTP) {
             lp__lambda_log("GET next failed: %s%s", res.detail,
                            attempt < NEXT_RETRIES ? "; retrying" : "");
-            short_sleep(attempt + 1);
+            if (attempt < NEXT_RETRIES)
+                short_sleep(attempt + 1);
             continue;
         }
         if (res.http_status != 200) {

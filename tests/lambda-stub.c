@@ -38,6 +38,7 @@ struct stub {
     size_t n_events;
     pthread_t acceptor;
     bool started;
+    bool close_when_done;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -83,6 +84,11 @@ struct stub *stub_create(const struct stub_event *events, size_t n)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     return s;
+}
+
+void stub_close_when_done(struct stub *s)
+{
+    s->close_when_done = true;
 }
 
 int stub_port(const struct stub *s)
@@ -301,10 +307,15 @@ static int64_t epoch_ms(void)
 static bool serve_event(int fd, const struct stub_event *ev, size_t i)
 {
     const char *body = ev->body ? ev->body : "{}";
-    size_t len = ev->len ? ev->len : strlen(body);
+    size_t len;
     char head[2048], id[400], deadline[64];
     int n;
 
+    if (ev->fault == STUB_RAW) {
+        write_all(fd, ev->body, ev->len);
+        return false;
+    }
+    len = ev->len ? ev->len : strlen(body);
     if (ev->fault == STUB_NEXT_500) {
         const char *r = "HTTP/1.1 500 Internal Server Error\r\n"
                         "Content-Length: 0\r\n\r\n";
@@ -453,9 +464,9 @@ static bool handle_next(struct stub *s, int fd)
         s->first_next_ns = now;
         pthread_cond_broadcast(&s->cv);
     }
-    while (!s->stopping && s->next_event >= s->n_events)
+    while (!s->stopping && !s->close_when_done && s->next_event >= s->n_events)
         pthread_cond_wait(&s->cv, &s->mu);
-    if (s->stopping) {
+    if (s->stopping || s->next_event >= s->n_events) {
         pthread_mutex_unlock(&s->mu);
         return false;
     }

@@ -30,6 +30,7 @@ enum stub_fault {
     STUB_BAD_REQUEST_ID,  /* a request id with a '/' and spaces */
     STUB_GARBAGE_HEADERS, /* odd lines: empty name, empty values */
     STUB_NO_COLON_HEADER, /* a header line without a colon */
+    STUB_RAW,             /* body[0..len-1] is the whole answer, then close */
 };
 
 struct stub_event {
@@ -57,6 +58,9 @@ struct stub;
 
 /* Binds 127.0.0.1:0. Returns NULL on failure (test aborts). */
 struct stub *stub_create(const struct stub_event *events, size_t n);
+/* Once the script is exhausted, answer GET next by closing the connection
+ * instead of blocking (call before stub_start). */
+void stub_close_when_done(struct stub *s);
 void stub_start(struct stub *s);
 int stub_port(const struct stub *s);
 /* "127.0.0.1:<port>" (static per stub). */

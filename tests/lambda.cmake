@@ -51,3 +51,20 @@ add_test(NAME lambda-package
 math(EXPR _lp_pkg_timeout "60 * ${LP_TIMEOUT_SCALE}")
 set_tests_properties(lambda-package PROPERTIES LABELS "lambda;emulator"
   TIMEOUT ${_lp_pkg_timeout})
+
+# The whole runtime against arbitrary bytes as GET next's answer (through
+# libcurl): each stored input once; libFuzzer binary with clang.
+lp_add_test(fuzz-runtime-wire-replay
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-runtime-wire.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lambda-replay.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/lambda-stub.c
+  ARGS -whole ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/runtime-wire
+  TIMEOUT 60 LABELS "lambda;fuzz")
+if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+  add_executable(fuzz-runtime-wire ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-runtime-wire.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/lambda-stub.c)
+  target_include_directories(fuzz-runtime-wire PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_options(fuzz-runtime-wire PRIVATE -fsanitize=fuzzer)
+  target_link_options(fuzz-runtime-wire PRIVATE -fsanitize=fuzzer)
+  target_link_libraries(fuzz-runtime-wire PRIVATE lambdapool_internal)
+endif()

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/alloc.h"
 #include "lambda-stub.h"
 #include "lp-test.h"
 
@@ -423,6 +424,88 @@ TEST(json_helpers)
     ASSERT_OK(lp_lambda_run_with(json_handler, NULL, &o));
     ASSERT_STR_EQ("{\"n\":42}", stub_post_get(s, 0)->body);
     assert_error_doc(stub_post_get(s, 1), "Runtime.InvalidEvent");
+    stub_destroy(s);
+}
+
+/* Checks nothing about statuses: under allocation failures any may come. */
+static void tolerant(lp_lambda_invocation *inv, const lp_lambda_context *ctx,
+                     const char *event, size_t len, void *arg)
+{
+    (void)arg;
+    if (strcmp(event, "fail") == 0)
+        lp_lambda_fail(inv, "Test.Failure", "failed in %s", ctx->request_id);
+    else
+        lp_lambda_reply(inv, event, len);
+}
+
+/*
+ * Makes the Nth allocation of the runtime fail, for every N until a run
+ * needs no failing allocation: never a crash or a leak (ASan), and either
+ * every invocation is answered or the loop reports LP_ENOMEM.
+ */
+TEST(allocation_failures_never_crash)
+{
+    long n;
+
+    for (n = 0; n < 200; n++) {
+        struct stub_event ev[3] = { { .body = "a" },
+                                    { .body = "fail" },
+                                    { .body = "c" } };
+        lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+        struct stub *s = stub_create(ev, 3);
+        long failures;
+        lp_status st;
+
+        stub_start(s);
+        o.runtime_api = stub_addr(s);
+        o.max_invocations = 3;
+        lp__alloc_fail_after(n);
+        st = lp_lambda_run_with(tolerant, NULL, &o);
+        failures = lp__alloc_failures();
+        lp__alloc_fail_after(-1);
+        ASSERT_TRUE(st == LP_OK || st == LP_ENOMEM);
+        if (st == LP_OK)
+            ASSERT_EQ(3, stub_post_count(s));
+        stub_destroy(s);
+        if (failures == 0) {
+            ASSERT_OK(st);
+            break;
+        }
+    }
+    ASSERT_TRUE(n > 5 && n < 200); /* the sweep reached a clean run */
+}
+
+/* Distinct trace ids, one after another: the environment follows. */
+static void trace_check(lp_lambda_invocation *inv, const lp_lambda_context *ctx,
+                        const char *event, size_t len, void *arg)
+{
+    const char *env = getenv("_X_AMZN_TRACE_ID");
+
+    (void)event, (void)len;
+    ASSERT_STR_EQ(ctx->trace_id, env ? env : "");
+    (*(int *)arg)++;
+    lp_lambda_reply_str(inv, "{}");
+}
+
+TEST(trace_env_follows_each_invocation)
+{
+    enum { N = 50 };
+    static struct stub_event ev[N];
+    static char ids[N][80];
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s;
+    int calls = 0;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "Root=1-%08x-%024d;Sampled=1", i, i);
+        ev[i].trace_id = i % 7 == 3 ? "" : ids[i];
+    }
+    s = stub_create(ev, N);
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = N;
+    ASSERT_OK(lp_lambda_run_with(trace_check, &calls, &o));
+    ASSERT_EQ(N, calls);
     stub_destroy(s);
 }
 

@@ -130,6 +130,9 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
                                 const char *(*trailer)(void *arg, int i),
                                 void *arg, struct lp__lambda_result *res);
 
+/* Test hook: the base delay between GET next retries (default 20 ms). */
+void lp__lambda_set_retry_delay_ms(long ms);
+
 /* curl_global_init once per process. LP_EHTTP if libcurl refused. */
 lp_status lp__lambda_curl_init(void);
 
