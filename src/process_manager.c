@@ -37,6 +37,9 @@ static bool item_start(struct pp_item *it)
     size_t off = 0, keep = 0, len, running = 0;
     uint32_t index;
 
+    if (it->started) /* sent again: the frame holds its running entries */
+        return it->pending > 0;
+    it->started = true;
     for (size_t i = 0; i < it->n; i++) {
         if (lp_future_set_running_or_notify_cancel(it->futs[i]) == LP_OK) {
             running++;
@@ -118,7 +121,7 @@ static void break_pool(struct process_pool *p, int code, const char *why)
     snprintf(msg, sizeof(msg), "process pool broken: %s", why);
     lp__mutex_lock(&p->mu);
     p->broken = true;
-    queued = lp__pp_steal_queue_locked(p);
+    queued = lp__pp_steal_queue_locked(p, false);
     lp__mutex_unlock(&p->mu);
     ctl_send(p, LP__CTL_KILL_ALL, 0, 0, 0);
     for (int i = 0; i < p->max_workers; i++) {
@@ -172,6 +175,32 @@ static void describe_exit(int status, int *code, char *msg, size_t size)
     }
 }
 
+/*
+ * A worker runs its frames in order, so of those it was sent only the first
+ * (the head) can have started. The rest go back to the front of the queue,
+ * for another worker, instead of failing with the one that died.
+ */
+static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
+{
+    struct pp_item *first = w->head != NULL ? w->head->next : NULL, *last;
+    size_t n = 0;
+
+    if (first == NULL)
+        return;
+    for (last = first; last->next != NULL; last = last->next)
+        n++;
+    w->head->next = NULL;
+    w->tail = w->head;
+    w->inflight = 1;
+    lp__mutex_lock(&p->mu);
+    last->next = p->qhead;
+    p->qhead = first;
+    if (p->qtail == NULL)
+        p->qtail = last;
+    p->queued += n + 1;
+    lp__mutex_unlock(&p->mu);
+}
+
 /* Both EOF and the wait status are in: settle the dead worker's futures,
  * then replace it or break the pool. */
 static void worker_gone(struct process_pool *p, struct pp_worker *w)
@@ -196,6 +225,8 @@ static void worker_gone(struct process_pool *p, struct pp_worker *w)
     } else {
         describe_exit(w->status, &code, msg, sizeof(msg));
     }
+    if (p->policy == LP_WORKER_DEATH_REPLACE && !p->quitting && !p->terminating)
+        requeue_unstarted(p, w);
     fail_inflight(w, code, msg);
     close_worker(w);
     w->state = SLOT_EMPTY;
@@ -365,8 +396,6 @@ static void write_worker(struct pp_worker *w)
                 break;
             }
             n -= rest;
-            lp__pp_frame_put(w->out->pool, w->out->frame, w->out->frame_cap);
-            w->out->frame = NULL;
             w->out = w->out->next;
             w->out_off = 0;
         }

@@ -138,9 +138,11 @@ static void item_abandon(struct pp_item *it, bool cancel, int code,
     for (size_t i = 0; i < it->n; i++) {
         lp_future *f = it->futs[i];
 
-        if (cancel)
+        if (f == NULL)
+            continue;
+        if (cancel && !it->started)
             lp_future_cancel(f);
-        if (lp_future_set_running_or_notify_cancel(f) == LP_OK)
+        if (it->started || lp_future_set_running_or_notify_cancel(f) == LP_OK)
             lp_future_set_failure(f, LP_EBROKEN, code, 0, "%s", msg);
     }
     lp__pp_item_free(it);
@@ -157,12 +159,27 @@ static void wake_manager_locked(struct process_pool *p)
     }
 }
 
-struct pp_item *lp__pp_steal_queue_locked(struct process_pool *p)
+struct pp_item *lp__pp_steal_queue_locked(struct process_pool *p,
+                                          bool cancellable)
 {
-    struct pp_item *all = p->qhead;
+    struct pp_item *all = p->qhead, **take = &all, *it, *keep = NULL;
+    struct pp_item **keep_tail = &keep;
 
     p->qhead = p->qtail = NULL;
     p->queued = 0;
+    while ((it = *take) != NULL) {
+        if (cancellable && it->started) {
+            *take = it->next;
+            it->next = NULL;
+            *keep_tail = it;
+            keep_tail = &it->next;
+            p->qtail = it;
+            p->queued++;
+        } else {
+            take = &it->next;
+        }
+    }
+    p->qhead = keep;
     return all;
 }
 
@@ -249,7 +266,7 @@ static lp_status pp_shutdown(lp_executor *ex, bool wait, bool cancel_futures)
     lp__mutex_lock(&p->mu);
     p->shutdown = true;
     if (cancel_futures)
-        cancelled = lp__pp_steal_queue_locked(p);
+        cancelled = lp__pp_steal_queue_locked(p, true);
     wake_manager_locked(p);
     lp__mutex_unlock(&p->mu);
     lp__pp_abandon_list(cancelled, true, LP_ESHUTDOWN, "cancelled at shutdown");

@@ -330,15 +330,18 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  *    calls exit() itself, which is reported as the worker dying.
  *
  * Failures: a worker that dies (killed by a signal, crashed, called exit()
- * or _exit()) fails every task it had been sent with LP_EBROKEN and the
- * message "terminated abruptly with exit code N" or "... by signal N" (code
- * set to N, or to the signal number). Death is seen through EOF on the
- * worker's socket plus the fork server's waitpid(), typically within a few
+ * or _exit()) fails the task it was running with LP_EBROKEN and the message
+ * "terminated abruptly with exit code N" or "... by signal N" (code set to
+ * N, or to the signal number). Death is seen through EOF on the worker's
+ * socket plus the fork server's waitpid(), typically within a few
  * milliseconds. Then, with LP_WORKER_DEATH_BREAK (Python's
  * BrokenProcessPool), the pool breaks: every other worker is killed, every
- * running and queued future fails with LP_EBROKEN, and later submits return
- * LP_EBROKEN; with LP_WORKER_DEATH_REPLACE a new worker takes the dead one's
- * place and the pool carries on. Malformed bytes from a worker (a task
+ * running and queued future (including those sent ahead to the dead worker)
+ * fails with LP_EBROKEN, and later submits return LP_EBROKEN; with
+ * LP_WORKER_DEATH_REPLACE a new worker takes the dead one's place, the tasks
+ * the dead worker had been sent but not started are sent again (they stay
+ * RUNNING), and the pool carries on. A task's input copy is kept until its
+ * answer arrives, for that. Malformed bytes from a worker (a task
  * scribbled on its socket) count as that worker dying, with code LP_EPROTO.
  * If the fork server itself is killed, its workers die with it
  * (PR_SET_PDEATHSIG) and the pool breaks ("the fork server terminated").

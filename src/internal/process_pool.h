@@ -38,9 +38,12 @@ struct pp_item {
     size_t pending;       /* entries sent and not answered */
     lp_future **futs;     /* n references; NULL once answered or skipped */
     lp_future *one;       /* futs = &one when n == 1 */
-    unsigned char *frame; /* owned; NULL once written */
+    unsigned char *frame; /* owned until the item is freed */
     size_t frame_len;
     size_t frame_cap; /* allocated size, for the frame cache */
+    /* Its futures are RUNNING: it was sent to a worker that died before
+     * starting it, and waits in the queue to be sent again. */
+    bool started;
     struct process_pool *pool;
 };
 
@@ -109,8 +112,10 @@ void lp__pp_item_free(struct pp_item *it);
 void lp__pp_abandon_list(struct pp_item *it, bool cancel, int code,
                          const char *msg);
 
-/* Empties the queue, returning its items; caller holds `mu`. */
-struct pp_item *lp__pp_steal_queue_locked(struct process_pool *p);
+/* Empties the queue, returning its items; caller holds `mu`. With
+ * `cancellable`, items already started stay queued. */
+struct pp_item *lp__pp_steal_queue_locked(struct process_pool *p,
+                                          bool cancellable);
 
 /* The manager thread; returns after every child was reaped. */
 void *lp__pp_manager_main(void *arg);
