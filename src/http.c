@@ -151,7 +151,15 @@ static void free_response(void *p)
 /* Drops the loop's hold on a request whose future is settled. */
 static void retire(struct request *r)
 {
+    struct lp_http_client *c = r->client;
+
     r->phase = PHASE_DONE;
+    if (r->x.easy != NULL && c->n_spare < LP__HTTP_SPARE_EASY) {
+        /* Reset and keep it: the next request skips curl_easy_init. */
+        curl_easy_reset(r->x.easy);
+        c->spare[c->n_spare++] = r->x.easy;
+        r->x.easy = NULL;
+    }
     lp__http_xfer_release(&r->x);
     request_unref(r);
 }
@@ -210,6 +218,8 @@ static void start_queued(struct lp_http_client *c)
         lp_status st;
 
         list_remove(&c->queued, r);
+        if (r->x.easy == NULL && c->n_spare > 0)
+            r->x.easy = c->spare[--c->n_spare];
         st = lp__http_xfer_prepare(&r->x, &c->defaults, NULL);
         if (st == LP_OK) {
             curl_easy_setopt(r->x.easy, CURLOPT_PRIVATE, r);

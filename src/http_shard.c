@@ -241,6 +241,8 @@ lp_status lp__http_loop_open(struct lp_http_client *c, unsigned max_transfers)
 
 void lp__http_loop_close(struct lp_http_client *c)
 {
+    while (c->n_spare > 0)
+        curl_easy_cleanup(c->spare[--c->n_spare]);
     for (unsigned i = 0; i < c->n_shards; i++) {
         curl_multi_cleanup(c->shards[i]->multi);
         lp__free(c->shards[i]);

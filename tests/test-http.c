@@ -54,8 +54,11 @@ static lp_http_client *new_client(const lp_http_client_options *o)
 static const lp_http_response *response_of(lp_future *f)
 {
     void *v = NULL;
+    lp_status st = lp_future_result(f, 20000, &v);
 
-    ASSERT_OK(lp_future_result(f, 20000, &v));
+    if (st == LP_ETASK)
+        fprintf(stderr, "request failed: %s\n", lp_future_error(f)->message);
+    ASSERT_OK(st);
     ASSERT_TRUE(v != NULL);
     return v;
 }

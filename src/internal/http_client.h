@@ -14,6 +14,8 @@
 #define LP__HTTP_CLIENT_MAGIC 0x6c706874u /* "lpht" */
 /* Transfers per multi handle; see http_shard.c. */
 #define LP__HTTP_SHARD_TRANSFERS 256u
+/* Finished easy handles kept for reuse (curl_easy_reset). */
+#define LP__HTTP_SPARE_EASY 64
 
 struct request;
 struct epoll_event;
@@ -62,7 +64,9 @@ struct lp_http_client {
     /* Loop thread only. */
     struct req_list queued, active, retrying;
     unsigned n_active;
-    int64_t next_queue_check;       /* when expire_queued next scans */
+    int64_t next_queue_check;         /* when expire_queued next scans */
+    CURL *spare[LP__HTTP_SPARE_EASY]; /* reset easy handles to reuse */
+    unsigned n_spare;
     struct lp__http_shard **shards; /* created on demand */
     unsigned n_shards, max_shards, shard_cap;
 };
