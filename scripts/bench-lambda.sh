@@ -78,6 +78,12 @@ cold_ours=$(lowest cold_start_us "$COLD" "$drv" coldstart "$ours")
 cold_bash=$(lowest cold_start_us "$COLD" "$drv" coldstart "$bash_cmd")
 printf '  %-34s %10s us\n' "lambdapool lp_lambda_run" "$cold_ours"
 printf '  %-34s %10s us\n' "bash + curl (AWS tutorial)" "$cold_bash"
+floor=$build/bench/lambda/bench-lambda-floor
+if [ -x "$floor" ]; then
+    cold_floor=$(lowest cold_start_us "$COLD" "$drv" coldstart "$floor")
+    printf '  %-34s %10s us   (reference: exec + connect, no libcurl)\n' \
+        "libc-only client" "$cold_floor"
+fi
 ratio "lambda cold start" "$cold_bash" "$cold_ours"
 
 echo
