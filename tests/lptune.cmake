@@ -2,7 +2,7 @@
 # the glob in tests/CMakeLists.txt; here they get lp-tune's modules, the
 # binary's path, the shipped price file and the delay server.
 foreach(t test-lptune-cost test-lptune-throttle test-lptune-cli
-          test-lptune-load)
+          test-lptune-load test-lptune-eventloop)
   if(TARGET ${t} AND TARGET lp_tune_core)
     target_link_libraries(${t} PRIVATE lp_tune_core)
     set_tests_properties(${t} PROPERTIES LABELS "lptune" ENVIRONMENT

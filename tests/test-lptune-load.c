@@ -15,11 +15,9 @@
 #include <curl/curl.h>
 
 #include "lp-test.h"
+#include "lptune-test-util.h"
 #include "modes.h"
 #include "workload.h"
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-#    include "delay_server.h"
-#endif
 
 #ifdef LP_TSAN
 #    define LOAD_TASKS 2000 /* per client */
@@ -27,36 +25,6 @@
 #    define LOAD_TASKS 5000
 #endif
 #define LOAD_CLIENTS 2
-
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-/* Forks a child serving on an ephemeral port until killed; returns it. */
-static pid_t start_server_child(int *port)
-{
-    int fds[2];
-    pid_t pid;
-
-    ASSERT_EQ(pipe(fds), 0);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        struct delay_server *s;
-        int p = -1;
-
-        if (delay_server_start("127.0.0.1", 0, &s) == 0)
-            p = delay_server_port(s);
-        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || p < 0)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    close(fds[1]);
-    ASSERT_EQ(read(fds[0], port, sizeof(*port)), (ssize_t)sizeof(*port));
-    close(fds[0]);
-    ASSERT_TRUE(*port > 0);
-    return pid;
-}
-
-#endif
 
 #ifdef LP_TUNE_HAVE_DELAY_SERVER
 /* A client process: LOAD_TASKS threads, one request each; the result goes

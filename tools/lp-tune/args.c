@@ -26,6 +26,9 @@ static const struct tune_mode_info modes[TUNE_MODE_COUNT] = {
                               "fork one child per task, waitpid all" },
     [TUNE_MODE_PROCESS_POOL] = { "process-pool", NULL,
                                  "lp_process_pool_create, submit all" },
+    [TUNE_MODE_EVENT_LOOP] = { "event-loop", NULL,
+                               "lp_http_client: every request on one "
+                               "thread (HTTP only)" },
     [TUNE_MODE_PY_SEQUENTIAL] = { "py-sequential", "seed000_sequential.py",
                                   "seed 000's sequential handler" },
     [TUNE_MODE_PY_THREADS] = { "py-threads", "seed000_threading.py",
@@ -56,6 +59,10 @@ bool tune_mode_available(enum tune_mode m)
     if (m == TUNE_MODE_PROCESS_POOL)
         return false;
 #endif
+#ifndef LP_TUNE_HAVE_HTTP
+    if (m == TUNE_MODE_EVENT_LOOP)
+        return false;
+#endif
     (void)m;
     return true;
 }
@@ -82,7 +89,7 @@ void tune_config_defaults(struct tune_config *cfg)
     cfg->balanced_weight = 0.5;
     for (size_t i = 0; i < sizeof(memory) / sizeof(memory[0]); i++)
         cfg->memory_mb[cfg->n_memory++] = memory[i];
-    for (int m = TUNE_MODE_SEQUENTIAL; m <= TUNE_MODE_PROCESS_POOL; m++) {
+    for (int m = TUNE_MODE_SEQUENTIAL; m <= TUNE_MODE_EVENT_LOOP; m++) {
         if (tune_mode_available(m))
             cfg->modes |= 1u << m;
     }
@@ -120,7 +127,8 @@ void tune_print_help(void *out)
         "separated\n"
         "                       (default 128,512,1024,1769,2048,3008,10240)\n"
         "  --modes LIST         modes to run, comma-separated, or \"all\"\n"
-        "                       (default: every available C mode)\n"
+        "                       (default: every available C mode;\n"
+        "                       event-loop only for HTTP workloads)\n"
         "  --python             also run the seeds' Python programs\n"
         "                       (py-* modes; needs --io-delay or --url)\n"
         "  -r, --reps R         repetitions per cell, 1..1000 (default 5)\n"
@@ -277,6 +285,7 @@ static int parse_mode_list(const char *s, struct tune_config *cfg, char *err,
         return fail(err, errlen, "--modes: list too long");
     memcpy(buf, s, strlen(s) + 1);
     cfg->modes = 0;
+    cfg->modes_given = true;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
         int m = tune_mode_by_name(tok);
@@ -518,7 +527,17 @@ static int apply_option(int c, const char *arg, struct tune_config *cfg,
 /* Combinations that cannot run. */
 static int check_config(struct tune_config *cfg, char *err, size_t errlen)
 {
+    bool http =
+        cfg->workload == TUNE_WL_IO_DELAY || cfg->workload == TUNE_WL_URL;
     bool python = false;
+
+    if (!http && (cfg->modes & (1u << TUNE_MODE_EVENT_LOOP))) {
+        if (cfg->modes_given)
+            return fail(err, errlen,
+                        "--modes: event-loop runs HTTP requests; use "
+                        "--io-delay or --url");
+        cfg->modes &= ~(1u << TUNE_MODE_EVENT_LOOP);
+    }
 
     for (int m = TUNE_MODE_PY_SEQUENTIAL; m < TUNE_MODE_COUNT; m++)
         python = python || (cfg->modes & (1u << m)) != 0;

@@ -452,6 +452,32 @@ static void stop_server(void *server)
 #endif
 }
 
+/*
+ * A blocking libcurl request holds 3 descriptors; the thread modes run
+ * N (or --workers) of them at once in one process. Say so up front when
+ * the limit cannot fit them, rather than let the run fail mysteriously.
+ */
+static void warn_fd_limit(const struct tune_config *cfg, long limit)
+{
+    int pool = cfg->workers > 0 && cfg->workers < cfg->tasks ? cfg->workers
+                                                             : cfg->tasks;
+    int most = 0;
+
+    if (cfg->workload != TUNE_WL_IO_DELAY && cfg->workload != TUNE_WL_URL)
+        return;
+    if (cfg->modes & (1u << TUNE_MODE_THREADS))
+        most = cfg->tasks;
+    if ((cfg->modes & (1u << TUNE_MODE_THREAD_POOL)) && pool > most)
+        most = pool;
+    if (3L * most + 64 > limit)
+        fprintf(stderr,
+                "lp-tune: note: the descriptor limit (%ld) fits about %ld "
+                "blocking requests at once in one process (3 descriptors "
+                "each); threads/thread-pool with %d at once will see "
+                "failures (lower --workers, or use event-loop)\n",
+                limit, (limit - 64) / 3, most);
+}
+
 int main(int argc, char **argv)
 {
     struct tune_config cfg;
@@ -474,14 +500,8 @@ int main(int argc, char **argv)
     /* Room for the workers' connections and, in the parent, the delay
      * server's (workers inherit the limit). */
     limit = workload_raise_fd_limit(cfg.tasks);
-    if (!cfg.worker && cfg.workload <= TUNE_WL_URL &&
-        limit < 3L * cfg.tasks + 64)
-        fprintf(stderr,
-                "lp-tune: note: the descriptor limit (%ld) allows about %ld "
-                "concurrent requests in one process (3 descriptors each); "
-                "thread modes with -n %d will see failures (use "
-                "--workers)\n",
-                limit, (limit - 64) / 3, cfg.tasks);
+    if (!cfg.worker)
+        warn_fd_limit(&cfg, limit);
     if (cfg.worker) {
         signal(SIGPIPE, SIG_IGN);
         rc = worker_main(&cfg);

@@ -9,6 +9,8 @@
  *  thread-pool   lp_thread_pool_create, submit all, wait for each future
  *  processes     fork per task; the child runs the task and _exit()s with
  *                its outcome; the parent waitpid()s every child
+ *  event-loop    lp_http_client (when this build has it): every request
+ *                submitted as a future to one event-loop thread
  *  process-pool  lp_process_pool_create (when this build has it), one
  *                bytes task per request, one task in flight per worker
  *
@@ -25,6 +27,9 @@
 #include <unistd.h>
 
 #include "lambdapool/lambdapool.h"
+#ifdef LP_TUNE_HAVE_HTTP
+#    include "lambdapool/http.h"
+#endif
 #include "modes.h"
 
 #define TASK_STACK_SIZE (256 * 1024)
@@ -126,6 +131,30 @@ static void collect_futures(struct run_state *rs, lp_future **fs, int n)
 }
 #endif
 
+#ifdef LP_TUNE_HAVE_HTTP
+/* As collect_futures, and a response must be a 200. */
+static void collect_responses(struct run_state *rs, lp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        void *res;
+        lp_status st = lp_future_result(fs[i], LP_WAIT_FOREVER, &res);
+
+        if (st != LP_OK) {
+            const lp_error *e = lp_future_error(fs[i]);
+
+            record_failure(rs, e != NULL ? e->message : lp_status_str(st));
+        } else if (((lp_http_response *)res)->status != 200) {
+            char msg[64];
+
+            snprintf(msg, sizeof(msg), "HTTP %d",
+                     ((lp_http_response *)res)->status);
+            record_failure(rs, msg);
+        }
+        lp_future_release(fs[i]);
+    }
+}
+#endif
+
 #ifdef LP_TUNE_HAVE_THREAD_POOL
 static void *pool_task(void *arg, lp_task *task)
 {
@@ -220,6 +249,46 @@ static int run_process_pool(struct run_state *rs, int tasks, int workers)
 }
 #endif
 
+#ifdef LP_TUNE_HAVE_HTTP
+/*
+ * The event loop runs the requests itself: tasks here are HTTP GETs only,
+ * each on a fresh connection the server closes, as the other modes' are.
+ */
+static int run_event_loop(struct run_state *rs, int tasks)
+{
+    static const lp_http_header close_hdr = { "Connection", "close" };
+    lp_http_client_options opts = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_future **fs = calloc((size_t)tasks, sizeof(*fs));
+    lp_http_client *c = NULL;
+    lp_status st;
+    int n = 0;
+
+    opts.max_concurrent = (unsigned)tasks;
+    st = fs == NULL ? LP_ENOMEM : lp_http_client_create(&opts, &c);
+    if (st != LP_OK) {
+        record_failure(rs, lp_status_str(st));
+        free(fs);
+        return -1;
+    }
+    req.url = rs->w->url;
+    req.headers = &close_hdr;
+    req.n_headers = 1;
+    req.flags = LP_HTTP_FRESH_CONNECT;
+    for (; n < tasks && st == LP_OK; n++)
+        st = lp_http_submit(c, &req, &fs[n]);
+    if (st != LP_OK) {
+        record_failure(rs, lp_status_str(st));
+        n--;
+    }
+    collect_responses(rs, fs, n);
+    atomic_fetch_add(&rs->failed, tasks - n - (st != LP_OK ? 1 : 0));
+    lp_http_client_destroy(c);
+    free(fs);
+    return 0;
+}
+#endif
+
 /* The child side of process-per-task: run, report through the exit code. */
 static _Noreturn void process_child(struct run_state *rs)
 {
@@ -305,6 +374,16 @@ int modes_run(enum tune_mode m, const struct workload *w, int tasks,
         rc = run_process_pool(&rs, tasks, workers);
 #else
         record_failure(&rs, "process-pool is not yet available in this build");
+#endif
+        break;
+    case TUNE_MODE_EVENT_LOOP:
+#ifdef LP_TUNE_HAVE_HTTP
+        if (w->kind == TUNE_WL_URL || w->kind == TUNE_WL_IO_DELAY)
+            rc = run_event_loop(&rs, tasks);
+        else
+            record_failure(&rs, "event-loop runs HTTP requests only");
+#else
+        record_failure(&rs, "event-loop is not yet available in this build");
 #endif
         break;
     default:

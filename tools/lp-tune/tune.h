@@ -43,6 +43,7 @@ enum tune_mode {
     TUNE_MODE_THREAD_POOL,
     TUNE_MODE_PROCESSES,
     TUNE_MODE_PROCESS_POOL,
+    TUNE_MODE_EVENT_LOOP,
     TUNE_MODE_PY_SEQUENTIAL,
     TUNE_MODE_PY_THREADS,
     TUNE_MODE_PY_THREAD_POOL,
@@ -82,7 +83,8 @@ struct tune_config {
     double balanced_weight;
     int memory_mb[TUNE_MAX_MEMORY];
     int n_memory;
-    unsigned modes; /* bit (1u << tune_mode) per selected mode */
+    unsigned modes;   /* bit (1u << tune_mode) per selected mode */
+    bool modes_given; /* --modes was given (else: the defaults) */
     enum tune_format format;
     const char *plot_path;
     const char *prices_path;
