@@ -2,7 +2,9 @@
 # HTTP fan-out: N requests to the loopback delay server (tools/delay-server,
 # a separate process) that each answer after DELAY ms, all at once, four
 # ways measured in this run (bench/http/):
-#   event loop          one lp_http_client thread (curl multi), futures
+#   event loop          one lp_http_client thread (curl multi), futures,
+#                       all N in flight (and again with the default cap of
+#                       1024 in flight, shown without ratios)
 #   thread pool         lambdapool thread pool, blocking lp_http_get per task
 #   thread per request  one pthread per request, blocking lp_http_get
 #   Python threads      one threading.Thread per request, urllib.request
@@ -45,9 +47,10 @@ for f in "$C" "$SERVER"; do
     fi
 done
 
-peers=(loop pool thread python)
+peers=(loop loopcap pool thread python)
 declare -A label=(
     [loop]="event loop (lp_http_client)"
+    [loopcap]="event loop, 1024 in flight"
     [pool]="thread pool, lp_http_get"
     [thread]="thread per request"
     [python]="Python threads, urllib"
@@ -79,6 +82,7 @@ fi
 
 declare -A cmd=(
     [loop]="$C event-loop"
+    [loopcap]="env LP_BENCH_HTTP_MAX_CONCURRENT=1024 $C event-loop"
     [pool]="$C thread-pool"
     [thread]="$C thread-per-request"
     [python]="python3 bench/http/bench_http.py"
@@ -137,7 +141,7 @@ echo
 echo "== HTTP fan-out: N GETs at once to the loopback delay server (port $port),"
 echo "   each answered after $DELAY ms; thread pool of min(N, $WORKERS) workers;"
 echo "   lowest of $REPEAT runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-command -v python3 >/dev/null || peers=(loop pool thread)
+command -v python3 >/dev/null || peers=(loop loopcap pool thread)
 for n in $SIZES; do
     for p in "${peers[@]}"; do
         measure "$p" "$n"
@@ -164,6 +168,9 @@ rss_mib=$(awk -v k="${fig[loop $big rss_kib]:-}" 'BEGIN { if (k != "") printf "%
 target "$big requests at $DELAY ms in <= 1.5 x $DELAY ms (event loop)" \
     "${fig[loop $big wall_x]:-}" "<=" 1.5
 target "$big requests: event loop peak RSS <= 64 MiB" "$rss_mib" "<=" 64
+rss_cap_mib=$(awk -v k="${fig[loopcap $big rss_kib]:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')
+echo "  (with the default cap of 1024 in flight: wall ${fig[loopcap $big wall_x]:-?}x," \
+    "peak RSS ${rss_cap_mib:-?} MiB)"
 target "$small requests: CPU >= 5x less than thread per request" \
     "$(ratio_value thread "$small" cpu_ms)" ">=" 5
 target "$small requests: CPU >= 20x less than Python threads" \

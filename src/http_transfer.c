@@ -117,25 +117,41 @@ void lp__http_defaults_release(struct lp__http_defaults *d)
 
 /* ---- request copy ------------------------------------------------------- */
 
+/* Appends "name: value" to the header list; LP_EINVAL for CR or LF. */
+static lp_status add_header(struct lp__http_xfer *x, const char *name,
+                            const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = lp__malloc(len);
+    struct curl_slist *l = NULL;
+
+    if (line == NULL)
+        return LP_ENOMEM;
+    snprintf(line, len, "%s: %s", name, value);
+    if (strpbrk(line, "\r\n") == NULL && *name != '\0' &&
+        strchr(name, ':') == NULL) {
+        l = curl_slist_append(x->headers, line); /* copies */
+        if (l != NULL)
+            x->headers = l;
+        lp__free(line);
+        return l != NULL ? LP_OK : LP_ENOMEM;
+    }
+    lp__free(line);
+    return LP_EINVAL;
+}
+
 static lp_status build_headers(struct lp__http_xfer *x,
                                const lp_http_request *req)
 {
-    char line[1024];
-
     for (size_t i = 0; i < req->n_headers; i++) {
         const lp_http_header *h = &req->headers[i];
-        struct curl_slist *l;
-        int n;
+        lp_status st;
 
         if (h->name == NULL || h->value == NULL)
             return LP_EINVAL;
-        n = snprintf(line, sizeof(line), "%s: %s", h->name, h->value);
-        if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(line, "\r\n"))
-            return LP_EINVAL;
-        l = curl_slist_append(x->headers, line);
-        if (l == NULL)
-            return LP_ENOMEM;
-        x->headers = l;
+        st = add_header(x, h->name, h->value);
+        if (st != LP_OK)
+            return st;
     }
     if (x->method == LP_HTTP_POST || x->method == LP_HTTP_PUT) {
         /* No "Expect: 100-continue" round trip before large bodies. */

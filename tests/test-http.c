@@ -114,7 +114,9 @@ TEST(post_echo_and_headers)
 {
     lp_http_client *c = new_client(NULL);
     static const char body[] = "payload\0with a NUL";
-    lp_http_header h[] = { { "X-Test", "forty-two" } };
+    static char long_value[3000];
+    lp_http_header h[] = { { "X-Test", "forty-two" },
+                           { "X-Long", long_value } };
     lp_http_request req = LP_HTTP_REQUEST_INIT;
     lp_future *post, *hdr;
     const lp_http_response *r;
@@ -128,8 +130,9 @@ TEST(post_echo_and_headers)
     req.url = url("/headers");
     req.body = NULL;
     req.body_len = 0;
+    memset(long_value, 'v', sizeof(long_value) - 1);
     req.headers = h;
-    req.n_headers = 1;
+    req.n_headers = 2;
     hdr = submit(c, &req);
     r = response_of(post);
     ASSERT_EQ(200, r->status);
@@ -137,6 +140,7 @@ TEST(post_echo_and_headers)
     ASSERT_TRUE(memcmp(r->body, body, sizeof(body)) == 0);
     r = response_of(hdr);
     ASSERT_TRUE(strstr(r->body, "X-Test: forty-two\r\n") != NULL);
+    ASSERT_TRUE(strstr(r->body, long_value) != NULL);
     ASSERT_TRUE(strstr(r->body, "GET /headers HTTP/1.1") != NULL);
     lp_future_release(post);
     lp_future_release(hdr);
@@ -237,6 +241,21 @@ TEST(invalid_urls)
     req.timeout_ms = -2;
     ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
     ASSERT_STATUS(LP_EINVAL, lp_http_submit(NULL, &req, &f));
+    {
+        lp_http_header bad_headers[] = { { "X-A", "1\r\nX-B: 2" },
+                                         { "X:A", "1" },
+                                         { "", "1" },
+                                         { "X-A", NULL } };
+
+        req.timeout_ms = 0;
+        req.n_headers = 1;
+        for (size_t i = 0; i < 4; i++) {
+            req.headers = &bad_headers[i];
+            ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+        }
+        req.headers = NULL;
+        req.n_headers = 0;
+    }
     ASSERT_STATUS(LP_EINVAL, lp_http_submit_get(c, url("/"), NULL));
     ASSERT_STATUS(LP_EINVAL, lp_http_client_create(NULL, NULL));
     lp_http_client_destroy(NULL);

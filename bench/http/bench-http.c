@@ -3,7 +3,8 @@
  * (GET /delay/<ms>), all at once, in one of three ways:
  *
  *   event-loop          lp_http_submit on one lp_http_client (one thread,
- *                       max_concurrent = N), then lp_wait on all futures
+ *                       max_concurrent = N, or $LP_BENCH_HTTP_MAX_CONCURRENT),
+ *                       then lp_wait on all futures
  *   thread-pool         a lambdapool thread pool of min(N, WORKERS) workers,
  *                       each task a blocking lp_http_get on a shared client
  *   thread-per-request  N pthreads (256 KiB stacks), each a blocking
@@ -184,6 +185,9 @@ int main(int argc, char **argv)
         return 1;
     /* The client exists before the clock starts in every mode. */
     o.max_concurrent = (unsigned)n;
+    if (getenv("LP_BENCH_HTTP_MAX_CONCURRENT") != NULL)
+        o.max_concurrent =
+            (unsigned)strtoul(getenv("LP_BENCH_HTTP_MAX_CONCURRENT"), NULL, 10);
     if (lp_http_client_create(&o, &shared) != LP_OK)
         return 1;
     t0 = now_ms();

@@ -99,6 +99,8 @@ typedef enum lp_http_method {
     LP_HTTP_HEAD = 4
 } lp_http_method;
 
+/* A request header. A name that is empty or holds ':', or a CR or LF
+ * anywhere, makes the request LP_EINVAL. */
 typedef struct lp_http_header {
     const char *name;
     const char *value;
@@ -220,8 +222,9 @@ LP_EXTERN lp_status lp_http_submit_get(lp_http_client *c, const char *url,
  * Stops the event loop: transfers in flight are aborted and every future not
  * yet done fails with code LP_ESHUTDOWN (a cancelled one is notified), then
  * the thread is joined and the client freed. Futures stay valid for their
- * holders. Must not be called from a done callback of one of the client's
- * futures (that runs on the loop thread). NULL is a no-op.
+ * holders. No other thread may use `c` during or after this call, and it
+ * must not be called from a done callback of one of the client's futures
+ * (that runs on the loop thread). NULL is a no-op.
  */
 LP_EXTERN void lp_http_client_destroy(lp_http_client *c);
 
