@@ -308,13 +308,21 @@ static struct worker *claim_slot(struct thread_pool *pool)
  * Creates one reserved worker. A new thread counts as idle from the moment
  * it exists: it is about to look for work. On failure the reservation is
  * returned and waiting work stays with the existing workers.
+ *
+ * The new thread may run (reserve its own successors in worker_started,
+ * take a task, even submit more) while still counted as starting here, and
+ * submits seeing a starting thread leave spawning to it. So once it no
+ * longer counts as starting, look again: *more gets the workers the caller
+ * must now create (create_workers), else tasks could wait forever behind
+ * busy workers with max_workers not reached.
  */
-static lp_status create_worker(struct thread_pool *pool)
+static lp_status start_worker(struct thread_pool *pool, size_t *more)
 {
     char name[64];
     struct worker *w;
     lp_status st = LP_ENOMEM;
 
+    *more = 0;
     lp__mutex_lock(&pool->lock);
     w = claim_slot(pool);
     lp__mutex_unlock(&pool->lock);
@@ -328,6 +336,7 @@ static lp_status create_worker(struct thread_pool *pool)
     pool->starting--;
     if (st == LP_OK) {
         atomic_fetch_add(&pool->idle, 1);
+        *more = reserve_workers(pool, 1);
     } else {
         pool->nworkers--;
         atomic_store(&pool->nworkers_seen, pool->nworkers);
@@ -339,10 +348,25 @@ static lp_status create_worker(struct thread_pool *pool)
     return st;
 }
 
+/* Creates `n` reserved workers and the ones their creation calls for. */
 static void create_workers(struct thread_pool *pool, size_t n)
 {
-    while (n-- > 0)
-        create_worker(pool);
+    size_t more;
+
+    while (n > 0) {
+        n--;
+        start_worker(pool, &more);
+        n += more;
+    }
+}
+
+static lp_status create_worker(struct thread_pool *pool)
+{
+    size_t more;
+    lp_status st = start_worker(pool, &more);
+
+    create_workers(pool, more);
+    return st;
 }
 
 static bool work_or_exit_visible(struct thread_pool *pool)

@@ -193,6 +193,8 @@ TEST(executor_null_handles)
     ASSERT_NULL(m);
     lp_executor_destroy(NULL);
     lp_executor_destroy_scoped(NULL);
+    lp_task_fail(NULL, 1, 0, "no task");
+    ASSERT_STATUS(LP_EINVAL, lp_task_reply(NULL, "x", 1));
 }
 
 TEST(executor_bad_arguments)

@@ -296,4 +296,123 @@ TEST(bytes_task_cancelled_while_queued)
     gate_destroy(&g);
 }
 
+/*
+ * A caller completing an executor's future itself (set_result is public):
+ * the executor must cope. A queued task whose future was finished from
+ * outside is skipped and its argument released; a running task's own
+ * result is refused and freed with result_free. No leak, no crash.
+ */
+static void *task_gate_alloc(void *arg, lp_task *task)
+{
+    int *v = malloc(sizeof(*v));
+
+    (void)task;
+    gate_wait(arg);
+    return v;
+}
+
+TEST(future_finished_from_outside)
+{
+    lp_executor *ex = pool_new(1);
+    lp_submit_options o = LP_SUBMIT_OPTIONS_INIT;
+    struct gate g;
+    struct watchdog w;
+    atomic_int ran;
+    lp_future *running = NULL, *queued = NULL;
+    int mine;
+    void *out;
+
+    frees_reset();
+    atomic_init(&ran, 0);
+    gate_init(&g);
+    watchdog_start(&w, &g, 10000);
+    o.result_free = count_free_heap;
+    ASSERT_OK(lp_executor_submit_with(ex, task_gate_alloc, &g, &o, &running));
+    ASSERT_TRUE(POLL_UNTIL(lp_future_running(running), 10000));
+    o.result_free = NULL;
+    o.arg_free = count_free;
+    ASSERT_OK(lp_executor_submit_with(ex, task_count, &ran, &o, &queued));
+
+    ASSERT_OK(lp_future_set_result(running, &mine, NULL));
+    ASSERT_OK(lp_future_set_result(queued, &mine, NULL));
+    gate_open(&g);
+    lp_executor_destroy(ex);
+    ASSERT_FALSE(watchdog_stop(&w));
+
+    ASSERT_OK(lp_future_result(running, 0, &out));
+    ASSERT_PTR_EQ(&mine, out);
+    ASSERT_OK(lp_future_result(queued, 0, &out));
+    ASSERT_PTR_EQ(&mine, out);
+    ASSERT_EQ(0, atomic_load(&ran));
+    /* The running task's refused result and the queued task's argument. */
+    ASSERT_EQ(2, frees());
+    lp_future_release(running);
+    lp_future_release(queued);
+    ASSERT_EQ(2, frees());
+    gate_destroy(&g);
+}
+
+/* A task that submits to its own pool and waits for the result. */
+static void *task_nested(void *arg, lp_task *task)
+{
+    lp_executor *ex = arg;
+    lp_future *f = NULL;
+    void *out = NULL;
+
+    (void)task;
+    if (lp_executor_submit(ex, task_echo, (void *)(intptr_t)7, &f) != LP_OK)
+        return NULL;
+    if (lp_future_result(f, 10000, &out) != LP_OK)
+        out = NULL;
+    lp_future_release(f);
+    return out;
+}
+
+TEST(task_submits_to_its_own_pool)
+{
+    lp_executor *ex = pool_new(2);
+    lp_future *f = submit_ok(ex, task_nested, ex);
+    void *out = NULL;
+
+    ASSERT_OK(lp_future_result(f, LP_WAIT_FOREVER, &out));
+    ASSERT_EQ(7, (intptr_t)out);
+    lp_executor_destroy(ex);
+    lp_future_release(f);
+}
+
+/* A done callback running on a worker may not shut the pool down waiting
+ * (it would wait for itself); it gets LP_EINVAL, and may shut down
+ * without waiting. */
+struct cb_shutdown {
+    lp_executor *ex;
+    lp_status wait_st, nowait_st;
+};
+
+static void shutdown_from_callback(lp_future *f, void *arg)
+{
+    struct cb_shutdown *c = arg;
+
+    (void)f;
+    c->wait_st = lp_executor_shutdown(c->ex, true, false);
+    c->nowait_st = lp_executor_shutdown(c->ex, false, false);
+}
+
+TEST(shutdown_from_done_callback_on_worker)
+{
+    struct gate g;
+    struct cb_shutdown c = { NULL, LP_OK, LP_EINVAL };
+    lp_future *f;
+
+    gate_init(&g);
+    c.ex = pool_new(1);
+    f = submit_ok(c.ex, task_gate, &g);
+    ASSERT_OK(lp_future_add_done_callback(f, shutdown_from_callback, &c));
+    gate_open(&g);
+    lp_executor_destroy(c.ex);
+    ASSERT_STATUS(LP_EINVAL, c.wait_st);
+    ASSERT_OK(c.nowait_st);
+    lp_future_release(f);
+    gate_destroy(&g);
+}
+
 LP_TEST_MAIN()
