@@ -15,7 +15,6 @@
 #include "internal/lambda_impl.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal/alloc.h"
+#include "internal/sync.h"
 
 #define API_VERSION "/2018-06-01"
 #define HOST_MAX    256
@@ -35,14 +35,11 @@ struct lp__lambda_api {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static lp__once curl_once = LP__ONCE_INIT;
 static CURLcode curl_init_code = CURLE_FAILED_INIT;
 
-/*
- * pthread_once directly: sync.h has no once helper, and this is the single
- * process-wide initialisation the library does (DESIGN.md: "no hidden global
- * state except what libcurl demands").
- */
+/* The one process-wide initialisation the library does (DESIGN.md: "no
+ * hidden global state except what libcurl demands"). */
 static void curl_init_once(void)
 {
     curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -50,7 +47,7 @@ static void curl_init_once(void)
 
 lp_status lp__lambda_curl_init(void)
 {
-    pthread_once(&curl_once, curl_init_once);
+    lp__once_run(&curl_once, curl_init_once);
     return curl_init_code == CURLE_OK ? LP_OK : LP_EHTTP;
 }
 
