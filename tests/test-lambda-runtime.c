@@ -21,6 +21,8 @@ struct seen {
     char trace_env[128];
     char tenant[32];
     char client_context[64];
+    char function[64];
+    int memory;
     int64_t deadline_epoch_ms;
     lp_deadline deadline;
     int64_t remaining_ms;
@@ -39,6 +41,10 @@ static void record(struct seen *s, const lp_lambda_context *ctx)
     snprintf(s->tenant, sizeof(s->tenant), "%s", ctx->tenant_id);
     snprintf(s->client_context, sizeof(s->client_context), "%s",
              ctx->client_context);
+    snprintf(s->function, sizeof(s->function), "%s/%s/%s/%s",
+             ctx->function_name, ctx->function_version, ctx->log_group_name,
+             ctx->log_stream_name);
+    s->memory = ctx->memory_size_mb;
     s->deadline_epoch_ms = ctx->deadline_epoch_ms;
     s->deadline = ctx->deadline;
     s->remaining_ms = lp_lambda_remaining_ms(ctx);
@@ -92,8 +98,15 @@ TEST(normal_invocations_and_context)
     struct seen seen = { 0 };
     struct stub *s = stub_create(ev, 5);
 
+    setenv("AWS_LAMBDA_FUNCTION_NAME", "fn", 1);
+    setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", 1);
+    setenv("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/fn", 1);
+    setenv("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/22/x", 1);
+    setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769", 1);
     stub_start(s);
     ASSERT_OK(run(s, 5, &seen));
+    ASSERT_STR_EQ("fn/$LATEST//aws/lambda/fn/2026/11/22/x", seen.function);
+    ASSERT_EQ(1769, seen.memory);
     ASSERT_EQ(5, seen.calls);
     ASSERT_EQ(5, stub_post_count(s));
     for (size_t i = 0; i < 5; i++) {
