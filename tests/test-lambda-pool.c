@@ -240,6 +240,28 @@ TEST(concurrent_loops)
     stub_destroy(s);
 }
 
+TEST(concurrency_from_environment)
+{
+    enum { N = 8 };
+    static struct stub_event ev[N];
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct conc c = { 0 };
+    struct stub *s;
+
+    for (int i = 0; i < N; i++)
+        ev[i].body = "{}";
+    s = stub_create(ev, N);
+    stub_start(s);
+    setenv("AWS_LAMBDA_MAX_CONCURRENCY", "2", 1);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = N;
+    ASSERT_OK(lp_lambda_run_with(conc_handler, &c, &o));
+    unsetenv("AWS_LAMBDA_MAX_CONCURRENCY");
+    ASSERT_EQ(N, atomic_load(&c.calls));
+    ASSERT_EQ(0, atomic_load(&c.loops_seen) >> 2); /* loops 0 and 1 only */
+    stub_destroy(s);
+}
+
 TEST(concurrent_loops_stop_on_fatal)
 {
     static struct stub_event ev[3] = { { .body = "a" },
