@@ -283,4 +283,65 @@ TEST(stress_shared_pool_many_submitters)
               atomic_load(&ran) + atomic_load(&cancelled));
 }
 
+/*
+ * Tasks that wait for tasks: each parent submits a child to its own pool and
+ * waits for it. With max_workers >= 2 * parents every child must get a
+ * worker; a spawn decision lost to a race shows up as a child that never
+ * runs (the parent then reports a timeout). Fresh pools each round, so
+ * worker start-up races are exercised again and again.
+ */
+struct parent_ctx {
+    lp_executor *ex;
+    int depth;
+};
+
+static void *task_parent(void *arg, lp_task *task)
+{
+    struct parent_ctx *c = arg;
+    struct parent_ctx child = { c->ex, c->depth - 1 };
+    lp_future *f = NULL;
+    void *out = NULL;
+    lp_status st;
+
+    if (c->depth == 0)
+        return (void *)(intptr_t)1;
+    st = lp_executor_submit(c->ex, task_parent, &child, &f);
+    if (st == LP_OK)
+        st = lp_future_result(f, 10000, &out);
+    lp_future_release(f);
+    if (st != LP_OK) {
+        lp_task_fail(task, 1, 0, "child: %s", lp_status_str(st));
+        return NULL;
+    }
+    return (void *)((intptr_t)out + 1);
+}
+
+TEST(stress_tasks_waiting_for_tasks)
+{
+    int rounds = LP_TEST_SANITIZED ? 150 : 500;
+    int64_t t0 = lp_test_now_ms();
+    int r;
+
+    for (r = 0; r < rounds && lp_test_now_ms() - t0 < 5000; r++) {
+        /* One lone parent is the sharpest case: its child is the only
+         * submit that can start the second worker. */
+        int parents = 1 + r % 3, depth = 1 + r % 2;
+        lp_executor *ex = pool_new(parents * (depth + 1));
+        struct parent_ctx c = { ex, depth };
+        lp_future *fs[3];
+        void *out;
+
+        for (int i = 0; i < parents; i++)
+            fs[i] = submit_ok(ex, task_parent, &c);
+        for (int i = 0; i < parents; i++) {
+            ASSERT_OK(lp_future_result(fs[i], LP_WAIT_FOREVER, &out));
+            ASSERT_EQ(depth + 1, (intptr_t)out);
+            lp_future_release(fs[i]);
+        }
+        lp_executor_destroy(ex);
+    }
+    printf("# %d rounds of nested tasks\n", r);
+    ASSERT_GE(r, 10);
+}
+
 LP_TEST_MAIN()
