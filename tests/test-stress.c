@@ -344,4 +344,48 @@ TEST(stress_tasks_waiting_for_tasks)
     ASSERT_GE(r, 10);
 }
 
+/*
+ * Sporadic submits to a pool whose workers have parked: every task must be
+ * picked up (a lost wake-up shows as a result that never comes). Pools of
+ * 1 to 3 workers, made saturated first, then fed one or two tasks at a time
+ * with pauses that let the workers stop spinning.
+ */
+TEST(stress_sporadic_submits_wake_parked_workers)
+{
+    int rounds = LP_TEST_SANITIZED ? 100 : 300;
+
+    for (int size = 1; size <= 3; size++) {
+        lp_executor *ex = pool_new(size);
+        struct gate g;
+        lp_future *fs[3];
+        uint64_t rng = 0xabcdef12345ull + (uint64_t)size;
+        void *out;
+
+        gate_init(&g);
+        for (int i = 0; i < size; i++)
+            fs[i] = submit_ok(ex, task_gate, &g);
+        ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == size, 10000));
+        gate_open(&g);
+        for (int i = 0; i < size; i++) {
+            ASSERT_OK(lp_future_result(fs[i], 10000, &out));
+            lp_future_release(fs[i]);
+        }
+        for (int r = 0; r < rounds / size; r++) {
+            int n = 1 + (int)(rng_next(&rng) % 2);
+            uint64_t pause_us = rng_next(&rng) % 400;
+            struct timespec ts = { 0, (long)pause_us * 1000 };
+
+            nanosleep(&ts, NULL);
+            for (int i = 0; i < n; i++)
+                fs[i] = submit_ok(ex, task_noop, NULL);
+            for (int i = 0; i < n; i++) {
+                ASSERT_OK(lp_future_result(fs[i], 10000, &out));
+                lp_future_release(fs[i]);
+            }
+        }
+        lp_executor_destroy(ex);
+        gate_destroy(&g);
+    }
+}
+
 LP_TEST_MAIN()
