@@ -343,6 +343,60 @@ TEST(item33_initializer_failure_breaks_pool)
     release_all(fs, N);
 }
 
+/* Item 33: a later worker's failing initializer breaks the pool too; the
+ * task already running on a healthy worker still completes. */
+static int init_fail_second(void *arg)
+{
+    (void)arg;
+    return atomic_fetch_add(&init_calls, 1) == 0 ? 0 : -1;
+}
+
+TEST(item33_later_initializer_failure)
+{
+    lp_thread_pool_options o = LP_THREAD_POOL_OPTIONS_INIT;
+    lp_executor *ex = NULL;
+    struct gate g;
+    struct watchdog w;
+    lp_future *running, *queued = NULL, *late = NULL;
+    lp_status st;
+    void *out;
+
+    atomic_init(&init_calls, 0);
+    gate_init(&g);
+    watchdog_start(&w, &g, 10000);
+    o.max_workers = 2;
+    o.initializer = init_fail_second;
+    ASSERT_OK(lp_thread_pool_create(&o, &ex));
+    running = submit_ok(ex, task_gate, &g);
+    ASSERT_TRUE(POLL_UNTIL(lp_future_running(running), 10000));
+    /* This submit starts the second worker, whose initializer fails. */
+    st = lp_executor_submit(ex, task_noop, NULL, &queued);
+    if (st == LP_OK)
+        ASSERT_STATUS(LP_EBROKEN, lp_future_result(queued, 10000, &out));
+    else
+        ASSERT_STATUS(LP_EBROKEN, st);
+    /* From then on (at once, or as soon as the failure is recorded),
+     * submit refuses. */
+    for (int64_t end = lp_test_now_ms() + 10000;;) {
+        st = lp_executor_submit(ex, task_noop, NULL, &late);
+        if (st != LP_OK || lp_test_now_ms() > end)
+            break;
+        lp_future_release(late);
+        lp_test_sleep_ms(1);
+    }
+    ASSERT_STATUS(LP_EBROKEN, st);
+    ASSERT_NULL(late);
+    gate_open(&g);
+    ASSERT_OK(lp_future_result(running, 10000, &out));
+    ASSERT_PTR_EQ(&g, out);
+    lp_executor_destroy(ex);
+    ASSERT_FALSE(watchdog_stop(&w));
+    ASSERT_EQ(2, atomic_load(&init_calls));
+    lp_future_release(running);
+    lp_future_release(queued);
+    gate_destroy(&g);
+}
+
 /* Item 34: shutdown wakes every idle worker (the cascade) and joins all. */
 TEST(item34_shutdown_with_idle_workers)
 {
