@@ -13,7 +13,7 @@ if [ "${1:-}" = --script ]; then
         LP_BENCH_RT_ITERS=50 LP_BENCH_WAKE_ITERS=5 LP_BENCH_WAKE_GAP_US=500 \
         LP_BENCH_FANOUT="2 8" LP_BENCH_SLEEP_MS=5 LP_BENCH_RSS_WORKERS=8 \
         LP_BENCH_IDLE_MS=20 \
-        timeout 60 "$2/scripts/bench.sh" "$3" 2>&1)
+        timeout 240 "$2/scripts/bench.sh" "$3" 2>&1)
     rc=$?
     [ $rc -eq 0 ] || { echo "bench-smoke: bench.sh exited $rc" >&2; fail=1; }
     peers=python
