@@ -67,17 +67,28 @@ echo "== Lambda runtime: per-invocation overhead, empty handler, GET next ->"
 echo "   handler -> POST response on a loopback Runtime API stub (lowest of $REPEAT)"
 inv_ours=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$N" "$ours")
 inv_bash=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd")
+cpu_ours=$(lowest cpu_us_per_invocation "$REPEAT" "$drv" overhead "$N" "$ours")
+cpu_bash=$(lowest cpu_us_per_invocation "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd")
 printf '  %-34s %10s us/invocation (%s invocations)\n' "lambdapool lp_lambda_run" "$inv_ours" "$N"
 printf '  %-34s %10s us/invocation (%s invocations)\n' "bash + curl (AWS tutorial)" "$inv_bash" "$BASH_N"
 ratio "lambda per-invocation overhead" "$inv_bash" "$inv_ours"
+echo "   CPU time of the bootstrap (and the processes it ran) per invocation,"
+echo "   which does not depend on how busy the machine is:"
+printf '  %-34s %10s us CPU/invocation\n' "lambdapool lp_lambda_run" "$cpu_ours"
+printf '  %-34s %10s us CPU/invocation\n' "bash + curl (AWS tutorial)" "$cpu_bash"
+ratio "lambda CPU per invocation" "$cpu_bash" "$cpu_ours"
 
 echo
 echo "== Lambda runtime: cold start, exec of the bootstrap -> its first GET next"
 echo "   (lowest of $COLD)"
 cold_ours=$(lowest cold_start_us "$COLD" "$drv" coldstart "$ours")
 cold_bash=$(lowest cold_start_us "$COLD" "$drv" coldstart "$bash_cmd")
-printf '  %-34s %10s us\n' "lambdapool lp_lambda_run" "$cold_ours"
-printf '  %-34s %10s us\n' "bash + curl (AWS tutorial)" "$cold_bash"
+ccpu_ours=$(lowest cold_cpu_us "$COLD" "$drv" coldstart "$ours")
+ccpu_bash=$(lowest cold_cpu_us "$COLD" "$drv" coldstart "$bash_cmd")
+printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
+    "lambdapool lp_lambda_run" "$cold_ours" "$ccpu_ours"
+printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
+    "bash + curl (AWS tutorial)" "$cold_bash" "$ccpu_bash"
 floor=$build/bench/lambda/bench-lambda-floor
 if [ -x "$floor" ]; then
     cold_floor=$(lowest cold_start_us "$COLD" "$drv" coldstart "$floor")

@@ -6,9 +6,13 @@
  *   bench-lambda overhead N CMD...   N invocations of an empty event; the
  *       time between the POSTs of invocation N/10 and N, per invocation:
  *       "per_invocation_us", i.e. one GET next + handler + POST round, the
- *       stub's own work included (it is the same for every peer).
+ *       stub's own work included (it is the same for every peer); and
+ *       "cpu_us_per_invocation", the CPU time (user + system) of the
+ *       bootstrap and the children it reaped, divided by N: the cost that
+ *       does not depend on how busy the machine is.
  *   bench-lambda coldstart CMD...    exec of CMD to its first GET next:
- *       "cold_start_us".
+ *       "cold_start_us"; "cold_cpu_us" is the CPU time CMD used up to its
+ *       first answer (start and one invocation).
  * CMD runs in its own process group with AWS_LAMBDA_RUNTIME_API set and is
  * killed (SIGKILL to the group) once measured.
  */
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,13 +58,17 @@ static pid_t spawn(char **argv)
     return pid;
 }
 
-static void stop(pid_t pid)
+/* Kills the bootstrap's group; returns its CPU time in microseconds. */
+static double stop(pid_t pid)
 {
+    struct rusage ru;
     int status;
 
     kill(-pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
     }
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static int overhead(long n, char **cmd)
@@ -69,6 +78,7 @@ static int overhead(long n, char **cmd)
     size_t warm = (size_t)n / 10;
     pid_t pid;
     int64_t t0, t1;
+    double cpu;
 
     if (ev == NULL)
         return 1;
@@ -86,9 +96,10 @@ static int overhead(long n, char **cmd)
     }
     t0 = stub_post_get(s, warm)->t_ns;
     t1 = stub_post_get(s, (size_t)n - 1)->t_ns;
-    stop(pid);
+    cpu = stop(pid);
     printf("per_invocation_us %.2f\n",
            (double)(t1 - t0) / 1e3 / (double)((size_t)n - 1 - warm));
+    printf("cpu_us_per_invocation %.2f\n", cpu / (double)n);
     printf("invocations %ld\n", n);
     stub_destroy(s);
     free(ev);
@@ -113,7 +124,7 @@ static int coldstart(char **cmd)
     }
     printf("cold_start_us %.1f\n", (double)(stub_first_next_ns(s) - t0) / 1e3);
     stub_wait_posts(s, 1, 30000);
-    stop(pid);
+    printf("cold_cpu_us %.1f\n", stop(pid));
     stub_destroy(s);
     return 0;
 }
