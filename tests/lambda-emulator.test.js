@@ -140,6 +140,33 @@ test('seed 001 countHighFrequencyItem over JSON items', async () => {
   });
 });
 
+test('lp-invoke CLI: event file, stdin, exit status', () => {
+  const { spawnSync } = require('node:child_process');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const cli = path.join(__dirname, '..', 'tools', 'lambda', 'lp-invoke.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-cli-'));
+  const file = path.join(dir, 'event.json');
+  try {
+    fs.writeFileSync(file, JSON.stringify({ op: 'info', n: 4 }));
+    let r = spawnSync(process.execPath, [cli, '-n', '3', testFn, file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 4);
+    assert.equal(JSON.parse(JSON.parse(lines[0]).payload).sum, 10);
+    assert.equal(lines[3], 'invocations: 3 ok: 3 errors: 0');
+    r = spawnSync(process.execPath, [cli, '-q', testFn, '-'],
+      { input: '{"op":"fail"}', encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stdout.trim(), 'invocations: 1 ok: 0 errors: 1');
+    r = spawnSync(process.execPath, [cli, '-n', 'x', testFn], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /not an integer/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 (async () => {
   let failed = 0;
   for (const c of cases) {
