@@ -88,8 +88,8 @@ declare -A cmd=(
     [python]="python3 bench/http/bench_http.py"
 )
 
-measure() { # PEER N: keeps the lowest of each figure over REPEAT runs
-    local peer=$1 n=$2 out k v key
+measure() { # PEER N [TAG]: keeps the lowest of each figure over REPEAT runs
+    local peer=$1 n=$2 tag=${3:-$2} out k v key
     for _ in $(seq "$REPEAT"); do
         # shellcheck disable=SC2086
         if ! out=$(timeout "$RUN_TIMEOUT" ${cmd[$peer]} "$n" "$DELAY" \
@@ -101,7 +101,7 @@ measure() { # PEER N: keeps the lowest of each figure over REPEAT runs
         fi
         while read -r k v; do
             [ -n "$k" ] || continue
-            key="$peer $n $k"
+            key="$peer $tag $k"
             if [ -z "${fig[$key]:-}" ] || awk -v a="$v" -v b="${fig[$key]}" \
                 'BEGIN { exit !(a < b) }'; then
                 fig[$key]=$v
@@ -175,4 +175,61 @@ target "$small requests: CPU >= 5x less than thread per request" \
     "$(ratio_value thread "$small" cpu_ms)" ">=" 5
 target "$small requests: CPU >= 20x less than Python threads" \
     "$(ratio_value python "$small" cpu_ms)" ">=" 20
+
+# The same fan-out over HTTPS, where the event loop multiplexes HTTP/2
+# streams over a few connections (max_per_host 4, 1000 streams each) and the
+# blocking peers pay one TLS handshake per request. The server is
+# bench/http/h2_delay_server.py (Debian's python3-h2), single-threaded, so
+# wall times are the server's; CPU is the client's. One run per figure: each
+# thread-per-request run leaves the server busy with handshakes for a while.
+https_n=$small
+if ! /usr/bin/python3 -c "import h2" 2>/dev/null || ! command -v openssl >/dev/null; then
+    echo
+    echo "== HTTPS/HTTP2 fan-out: skipped (needs python3-h2 and openssl)"
+    exit $failed
+fi
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" \
+    -out "$tmp/cert.pem" -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+mkfifo "$tmp/in2"
+/usr/bin/python3 bench/http/h2_delay_server.py "$tmp/cert.pem" "$tmp/key.pem" \
+    <"$tmp/in2" >"$tmp/port2" &
+h2_pid=$!
+exec 4>"$tmp/in2"
+cleanup() {
+    exec 3>&- 4>&- || true
+    wait "$server_pid" "$h2_pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+for _ in $(seq 100); do
+    [ -s "$tmp/port2" ] && break
+    sleep 0.05
+done
+port=https://127.0.0.1:$(awk '$1 == "port" { print $2 }' "$tmp/port2")
+export LP_BENCH_HTTP_CA="$tmp/cert.pem"
+REPEAT=1
+cmd[loop]="env LP_BENCH_HTTP_MAX_PER_HOST=4 LP_BENCH_HTTP_MAX_STREAMS=1000 $C event-loop"
+https_peers=(loop thread python)
+command -v python3 >/dev/null || https_peers=(loop thread)
+for p in "${https_peers[@]}"; do
+    measure "$p" "$https_n" "https$https_n"
+done
+echo
+echo "== HTTPS fan-out: $https_n GETs at once over TLS to a loopback HTTP/2"
+echo "   delay server ($DELAY ms); event loop: HTTP/2, 4 connections at most"
+printf '  %-30s %12s %12s %14s\n' "" "wall/${DELAY}ms" "CPU ms" "peak RSS KiB"
+for p in "${https_peers[@]}"; do
+    printf '  %-30s %11sx %12s %14s\n' "${label[$p]}" \
+        "${fig[$p https$https_n wall_x]:-failed}" \
+        "${fig[$p https$https_n cpu_ms]:-failed}" \
+        "${fig[$p https$https_n rss_kib]:-failed}"
+done
+for p in thread python; do
+    ratio "cpu https event loop vs ${label[$p]} (N=$https_n)" "$p" \
+        "https$https_n" cpu_ms
+done
+target "HTTPS $https_n requests: CPU >= 5x less than thread per request" \
+    "$(ratio_value thread "https$https_n" cpu_ms)" ">=" 5
+target "HTTPS $https_n requests: CPU >= 20x less than Python threads" \
+    "$(ratio_value python "https$https_n" cpu_ms)" ">=" 20
 exit $failed

@@ -2,15 +2,19 @@
  * HTTP fan-out benchmark: N GET requests to the loopback delay server
  * (GET /delay/<ms>), all at once, in one of three ways:
  *
- *   event-loop          lp_http_submit on one lp_http_client (one thread,
- *                       max_concurrent = N, or $LP_BENCH_HTTP_MAX_CONCURRENT),
+ *   event-loop          lp_http_submit on one lp_http_client (one thread),
  *                       then lp_wait on all futures
  *   thread-pool         a lambdapool thread pool of min(N, WORKERS) workers,
  *                       each task a blocking lp_http_get on a shared client
  *   thread-per-request  N pthreads (256 KiB stacks), each a blocking
  *                       lp_http_get, then join
  *
- *   bench-http MODE N DELAY_MS PORT [WORKERS]
+ *   bench-http MODE N DELAY_MS PORT|BASE_URL [WORKERS]
+ *
+ * BASE_URL (e.g. https://127.0.0.1:4443) replaces http://127.0.0.1:PORT.
+ * Client options from the environment: LP_BENCH_HTTP_CA (ca_file),
+ * LP_BENCH_HTTP_MAX_CONCURRENT (default N), LP_BENCH_HTTP_MAX_PER_HOST,
+ * LP_BENCH_HTTP_MAX_STREAMS.
  *
  * Runs in a fresh process per measurement and prints "<key> <value>" lines:
  * wall_x (wall time from the first request to the last response, divided by
@@ -53,6 +57,13 @@ static long peak_rss_kib(void)
 
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss;
+}
+
+static unsigned env_unsigned(const char *name, int fallback)
+{
+    const char *v = getenv(name);
+
+    return v != NULL ? (unsigned)strtoul(v, NULL, 10) : (unsigned)fallback;
 }
 
 static void raise_nofile(void)
@@ -176,7 +187,12 @@ int main(int argc, char **argv)
     n = (int)strtol(argv[2], NULL, 10);
     delay = (int)strtol(argv[3], NULL, 10);
     workers = argc > 5 ? (int)strtol(argv[5], NULL, 10) : 1000;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%s/delay/%d", argv[4], delay);
+    /* PORT, or a base URL such as https://127.0.0.1:4443 */
+    if (strstr(argv[4], "://") != NULL)
+        snprintf(url, sizeof(url), "%s/delay/%d", argv[4], delay);
+    else
+        snprintf(url, sizeof(url), "http://127.0.0.1:%s/delay/%d", argv[4],
+                 delay);
     if (n <= 0 || delay <= 0 || workers <= 0)
         return 2;
     raise_nofile();
@@ -184,10 +200,10 @@ int main(int argc, char **argv)
     if (fs == NULL)
         return 1;
     /* The client exists before the clock starts in every mode. */
-    o.max_concurrent = (unsigned)n;
-    if (getenv("LP_BENCH_HTTP_MAX_CONCURRENT") != NULL)
-        o.max_concurrent =
-            (unsigned)strtoul(getenv("LP_BENCH_HTTP_MAX_CONCURRENT"), NULL, 10);
+    o.ca_file = getenv("LP_BENCH_HTTP_CA"); /* NULL: the system bundle */
+    o.max_concurrent = env_unsigned("LP_BENCH_HTTP_MAX_CONCURRENT", n);
+    o.max_per_host = env_unsigned("LP_BENCH_HTTP_MAX_PER_HOST", 0);
+    o.max_streams_per_connection = env_unsigned("LP_BENCH_HTTP_MAX_STREAMS", 0);
     if (lp_http_client_create(&o, &shared) != LP_OK)
         return 1;
     t0 = now_ms();

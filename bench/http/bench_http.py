@@ -2,12 +2,14 @@
 """The Python peer of bench-http.c: N threads, each one urllib.request.urlopen
 of GET /delay/<ms> on the loopback delay server, all at once (seed 000's way).
 
-    bench_http.py N DELAY_MS PORT
+    bench_http.py N DELAY_MS PORT|BASE_URL   ($LP_BENCH_HTTP_CA: CA bundle)
 
 Prints the same "<key> <value>" lines as bench-http: wall_x, cpu_ms, rss_kib
 (ru_maxrss of this process), ok.
 """
+import os
 import resource
+import ssl
 import sys
 import threading
 import time
@@ -15,16 +17,22 @@ import urllib.request
 
 
 def main():
-    n, delay, port = (int(a) for a in sys.argv[1:4])
+    n, delay = int(sys.argv[1]), int(sys.argv[2])
+    base = sys.argv[3]
+    if "://" not in base:
+        base = "http://127.0.0.1:%d" % int(base)
+    ctx = None
+    if os.environ.get("LP_BENCH_HTTP_CA"):
+        ctx = ssl.create_default_context(cafile=os.environ["LP_BENCH_HTTP_CA"])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     threading.stack_size(256 * 1024)
-    url = "http://127.0.0.1:%d/delay/%d" % (port, delay)
+    url = "%s/delay/%d" % (base, delay)
     ok = [0] * n
 
     def get(i):
         try:
-            with urllib.request.urlopen(url, timeout=60) as r:
+            with urllib.request.urlopen(url, timeout=60, context=ctx) as r:
                 r.read()
                 ok[i] = r.status == 200
         except OSError:
