@@ -166,7 +166,13 @@ typedef struct lp_http_client_options {
      * within a few percent of a 128 MB function.
      */
     unsigned max_concurrent;
-    /* Connections per host:port (0: no cap). */
+    /*
+     * Connections per host:port (0: no cap). Set it (4 is plenty) for
+     * HTTP/2 fan-out: without a cap, libcurl 7.88 opens a new connection for
+     * each transfer that finds the existing ones at their stream limit; with
+     * one, such transfers wait for a free stream. Transfers to hosts over
+     * the cap queue inside libcurl (their time limit still runs).
+     */
     unsigned max_per_host;
     /* Idle connections kept for reuse (0: libcurl's default). */
     unsigned max_idle_connections;
