@@ -27,6 +27,10 @@ echo "$listing" | sed 's/^/  /'
 outside=$(echo "$listing" | grep '=>' | grep -v "=> $fn/lib/" || true)
 [ -z "$outside" ] || fail "libraries resolved outside the zip: $outside"
 echo "$listing" | grep -q 'not found' && fail "unresolved libraries"
+# ldd itself, with only the zip's lib/ on the path, agrees (the interpreter
+# line names the system loader: the bootstrap does not use it).
+outside=$(LD_LIBRARY_PATH="$fn/lib" ldd "$fn/bin/$name" | grep '=>' | grep -v "=> $fn/lib/" || true)
+[ -z "$outside" ] || fail "ldd resolves libraries outside the zip: $outside"
 # 2. Every NEEDED entry of every file is bundled (readelf).
 for f in "$fn/bin/$name" "$fn"/lib/*; do
     for needed in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
