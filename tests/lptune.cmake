@@ -13,3 +13,20 @@ foreach(t test-lptune-cost test-lptune-throttle test-lptune-cli
     endif()
   endif()
 endforeach()
+
+# lp-tune's command line and price-file parsers: the fuzz target replayed
+# over its stored corpus (every prefix of every file) in each tree; with
+# clang, a libFuzzer binary too (not a test): fuzz-lptune tests/fuzz/corpus/lptune
+if(TARGET lp_tune_core)
+  lp_add_test(fuzz-lptune-replay
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-lptune.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/frame-replay.c
+    ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/lptune
+    LIBS lp_tune_core TIMEOUT 60 LABELS "lptune;fuzz")
+  if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+    add_executable(fuzz-lptune ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-lptune.c)
+    target_compile_options(fuzz-lptune PRIVATE -fsanitize=fuzzer)
+    target_link_options(fuzz-lptune PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(fuzz-lptune PRIVATE lp_tune_core)
+  endif()
+endif()

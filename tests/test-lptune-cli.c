@@ -310,8 +310,12 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Starts a long run, interrupts it once its cgroup exists. */
-static void interrupted_run(int sig)
+/*
+ * Starts a long run of `workload` (5 s tasks), interrupts it with `sig` once
+ * its cgroup exists: lp-tune dies of that signal within moments, and its
+ * cgroups are gone.
+ */
+static void interrupted_run(int sig, const char *workload)
 {
     struct throttle_env env;
     char dir[PATH_MAX + 64];
@@ -324,8 +328,8 @@ static void interrupted_run(int sig)
         printf("skipped: cgroups not writable here (%s)\n", env.why);
         return;
     }
-    pid = spawn((const char *const[]){ "--sleep", "5000", "-m", "128", "-r",
-                                       "1", "--modes", "sequential", NULL },
+    pid = spawn((const char *const[]){ workload, "5000", "-m", "128", "-r", "1",
+                                       "--modes", "sequential", NULL },
                 &out_fd, &err_fd);
     snprintf(dir, sizeof(dir), "%s/lp-tune.%d.128", env.cpu_root, (int)pid);
     t0 = lp_test_now_ms();
@@ -347,12 +351,13 @@ static void interrupted_run(int sig)
 
 TEST(sigint_removes_cgroups)
 {
-    interrupted_run(SIGINT);
+    interrupted_run(SIGINT, "--sleep");
 }
 
 TEST(sigterm_removes_cgroups)
 {
-    interrupted_run(SIGTERM);
+    /* With the delay server's process running too. */
+    interrupted_run(SIGTERM, "--io-delay");
 }
 
 LP_TEST_MAIN()

@@ -565,7 +565,7 @@ int tune_parse_args(int argc, char **argv, struct tune_config *cfg, char *err,
     int c;
 
     opterr = 0;
-    optind = 1;
+    optind = 0; /* glibc: a full re-initialisation, for repeated calls */
     while ((c = getopt_long(argc, argv, ":hn:m:r:", long_options, NULL)) !=
            -1) {
         int rc;

@@ -112,18 +112,13 @@ static int apply_price(struct price_table *p, const char *key, const char *val,
     return 0;
 }
 
-int cost_load_prices(const char *path, struct price_table *p, char *err,
-                     size_t errlen)
+int cost_read_prices(FILE *f, const char *name, struct price_table *p,
+                     char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
     char line[512], msg[256];
-    int lineno = 0, rc = 0;
+    int lineno = 0;
 
-    if (f == NULL) {
-        snprintf(err, errlen, "--prices %s: %s", path, strerror(errno));
-        return -1;
-    }
-    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+    while (fgets(line, sizeof(line), f) != NULL) {
         char *hash = strchr(line, '#'), *eq, *key;
 
         lineno++;
@@ -134,17 +129,30 @@ int cost_load_prices(const char *path, struct price_table *p, char *err,
             continue;
         eq = strchr(key, '=');
         if (eq == NULL) {
-            snprintf(err, errlen, "%s:%d: expected 'key = value'", path,
+            snprintf(err, errlen, "%s:%d: expected 'key = value'", name,
                      lineno);
-            rc = -1;
-            break;
+            return -1;
         }
         *eq = '\0';
         if (apply_price(p, trim(key), trim(eq + 1), msg, sizeof(msg)) != 0) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-            rc = -1;
+            snprintf(err, errlen, "%s:%d: %s", name, lineno, msg);
+            return -1;
         }
     }
+    return 0;
+}
+
+int cost_load_prices(const char *path, struct price_table *p, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    int rc;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "--prices %s: %s", path, strerror(errno));
+        return -1;
+    }
+    rc = cost_read_prices(f, path, p, err, errlen);
     fclose(f);
     return rc;
 }

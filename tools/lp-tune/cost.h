@@ -7,6 +7,7 @@
 #define LP_TUNE_COST_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum cost_arch { COST_X86_64, COST_ARM64, COST_ARCH_COUNT };
 
@@ -27,6 +28,10 @@ void cost_default_prices(struct price_table *p);
  */
 int cost_load_prices(const char *path, struct price_table *p, char *err,
                      size_t errlen);
+
+/* cost_load_prices on an open stream; `name` is used in messages. */
+int cost_read_prices(FILE *f, const char *name, struct price_table *p,
+                     char *err, size_t errlen);
 
 /* duration rounded up to a multiple of granularity_ms (at least one). */
 double cost_billed_ms(double duration_ms, int granularity_ms);

@@ -1,6 +1,6 @@
 /*
  * lp-tune's driver. In the parent: parse the command line, load prices,
- * start the loopback delay server (on its own thread, unthrottled: it is
+ * start the loopback delay server (in its own process, unthrottled: it is
  * "the network"), probe cgroups, then for each memory setting create its
  * throttle, run every (repetition, mode) pair as a fresh worker process
  * inside it -- repetitions outermost so that drift on this shared machine
@@ -24,12 +24,10 @@
 #include "report.h"
 #include "results.h"
 #include "runner.h"
+#include "server.h"
 #include "throttle.h"
 #include "tune.h"
 #include "workload.h"
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-#    include "delay_server.h"
-#endif
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE      2
@@ -418,40 +416,6 @@ static int run_experiment(const struct tune_config *cfg, int port)
     return rc;
 }
 
-/* Starts the delay server when the workload needs it; 0 or EXIT_USAGE. */
-static int start_server(const struct tune_config *cfg, void **server, int *port)
-{
-    *server = NULL;
-    *port = 0;
-    if (cfg->workload != TUNE_WL_IO_DELAY)
-        return 0;
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-    struct delay_server *s;
-    int err = delay_server_start("127.0.0.1", 0, &s);
-
-    if (err != 0) {
-        fprintf(stderr, "lp-tune: delay server: %s\n", strerror(err));
-        return EXIT_RUN_FAILED;
-    }
-    *server = s;
-    *port = delay_server_port(s);
-    return 0;
-#else
-    fprintf(stderr, "lp-tune: --io-delay needs the loopback delay server, "
-                    "which this build lacks; use --url, --sleep or --cpu\n");
-    return EXIT_USAGE;
-#endif
-}
-
-static void stop_server(void *server)
-{
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-    delay_server_stop(server);
-#else
-    (void)server;
-#endif
-}
-
 /*
  * A blocking libcurl request holds 3 descriptors; the thread modes run
  * N (or --workers) of them at once in one process. Say so up front when
@@ -482,8 +446,8 @@ int main(int argc, char **argv)
 {
     struct tune_config cfg;
     char err[512];
-    void *server;
-    int rc, port;
+    struct tune_server server = { -1, -1, 0 };
+    int rc;
     long limit;
 
     tune_config_defaults(&cfg);
@@ -497,8 +461,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lp-tune: curl_global_init failed\n");
         return EXIT_RUN_FAILED;
     }
-    /* Room for the workers' connections and, in the parent, the delay
-     * server's (workers inherit the limit). */
+    /* Room for the workers' connections (they inherit the limit). */
     limit = workload_raise_fd_limit(cfg.tasks);
     if (!cfg.worker)
         warn_fd_limit(&cfg, limit);
@@ -509,10 +472,15 @@ int main(int argc, char **argv)
         /* A worker that dies before reading "go" must not kill us. */
         signal(SIGPIPE, SIG_IGN);
         throttle_install_cleanup();
-        rc = start_server(&cfg, &server, &port);
+        rc = 0;
+        if (cfg.workload == TUNE_WL_IO_DELAY &&
+            tune_server_start(&server, err, sizeof(err)) != 0) {
+            fprintf(stderr, "lp-tune: %s\n", err);
+            rc = EXIT_RUN_FAILED;
+        }
         if (rc == 0)
-            rc = run_experiment(&cfg, port);
-        stop_server(server);
+            rc = run_experiment(&cfg, server.port);
+        tune_server_stop(&server);
     }
     curl_global_cleanup();
     return rc;
