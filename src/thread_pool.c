@@ -665,8 +665,15 @@ static size_t spawn_wanted(struct thread_pool *pool)
 {
     size_t n = 0;
 
+    /*
+     * A worker taking a task counts it taken, then itself busy, both under
+     * the lock; only a locked look sees the two agree. Outside it, a taken
+     * task's worker may still look idle, and "an idle worker will run the
+     * new task" would leave it waiting behind busy workers. So lock-free,
+     * rule out only what is certain: every worker exists, or nothing waits.
+     */
     if (atomic_load(&pool->nworkers_seen) >= (size_t)pool->opts.max_workers ||
-        pending_tasks(pool) <= atomic_load(&pool->idle))
+        pending_tasks(pool) == 0)
         return 0;
     /* A thread still starting will start more itself (the spawn tree);
      * the submitter only seeds the tree, so a burst of submits does not

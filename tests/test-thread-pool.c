@@ -95,6 +95,36 @@ TEST(item29_saturation)
     gate_destroy(&g);
 }
 
+/*
+ * Item 29, repeated on fresh pools: `size` blocked tasks on a pool of
+ * `size` workers must all run at once. A spawn decision taken on a stale
+ * view of the idle workers leaves one task queued behind busy workers.
+ */
+TEST(item29_every_blocked_task_gets_a_worker)
+{
+    int rounds = LP_TEST_SANITIZED ? 100 : 300;
+
+    for (int round = 0; round < rounds; round++) {
+        int size = 2 + round % 3;
+        lp_executor *ex = pool_new(size);
+        struct gate g;
+        lp_future *fs[4];
+        void *out;
+
+        gate_init(&g);
+        for (int i = 0; i < size; i++)
+            fs[i] = submit_ok(ex, task_gate, &g);
+        ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == size, 10000));
+        gate_open(&g);
+        for (int i = 0; i < size; i++) {
+            ASSERT_OK(lp_future_result(fs[i], 10000, &out));
+            lp_future_release(fs[i]);
+        }
+        lp_executor_destroy(ex);
+        gate_destroy(&g);
+    }
+}
+
 /* Item 30: sequential submit + result keeps a single thread. */
 TEST(item30_idle_thread_reuse)
 {
