@@ -41,7 +41,11 @@ test('many invocations in a row reuse one warm process and its pool', async () =
       const p = json(r);
       assert.equal(p.sum, 15);
       assert.equal(p.invocation, i);
-      assert.equal(p.pool_completed, 5 * i);
+      /* Cumulative over the process's life: the same pool served every
+       * invocation. A worker counts a task just after finishing its
+       * future, so this invocation's last tasks may not be counted yet. */
+      assert.ok(p.pool_completed >= 5 * (i - 1) && p.pool_completed <= 5 * i,
+        `pool_completed ${p.pool_completed} at invocation ${i}`);
       assert.equal(p.memory, 256);
       assert.match(p.request_id, /^[0-9a-f-]{36}$/);
       /* fun sends Deadline-Ms "5000": not a time, so no deadline. */
