@@ -25,7 +25,15 @@
  * of type Runtime.EventIncomplete, one libcurl could not read (a malformed
  * header line) with Runtime.EventUnreadable, one over the size limit with
  * Runtime.EventTooLarge; a missing, over-long or malformed request
- * id cannot be answered and makes lp_lambda_run return LP_EPROTO.
+ * id cannot be answered and makes lp_lambda_run return LP_EPROTO; a 4xx
+ * other than 413 on a POST is logged and the loop goes on (the next GET
+ * tells whether the API still wants us); a POST that fails in transit twice
+ * (the answer cannot be delivered) makes lp_lambda_run return LP_EHTTP.
+ *
+ * Threads: with one loop (the default) everything runs on the caller's
+ * thread; with several, each loop has a thread of its own. A streamed
+ * answer (lp_lambda_stream_write) is sent by one more thread for the
+ * duration of the handler call.
  *
  * Executors created before lp_lambda_run (or in the init function) survive
  * from one invocation to the next: a warm start reuses them. Lambda freezes
@@ -40,7 +48,8 @@
  * the handler can reply with partial results before Lambda kills it.
  *
  * libcurl: lp_lambda_run and lp_lambda_report_init_error call
- * curl_global_init(CURL_GLOBAL_DEFAULT) once per process (pthread_once) and
+ * curl_global_init(CURL_GLOBAL_DEFAULT) once per process (lp__once, i.e.
+ * pthread_once) and
  * never curl_global_cleanup. A program that uses libcurl itself may call
  * curl_global_init first; it is reference counted.
  */
