@@ -1,8 +1,8 @@
 /*
- * The chart: two panels side by side, time (trimmed mean, ms) and cost per
- * million invocations (x86_64 USD) against memory on a log axis, one line
- * per mode. Data and script go to temporary files that are removed after
- * gnuplot ran; gnuplot's own messages go to stderr.
+ * The chart: two panels side by side, time (trimmed mean, ms, from 0) and
+ * cost per million invocations (x86_64 USD, log scale) against memory on a
+ * log axis, one line per mode. Data and script go to temporary files that are
+ * removed after gnuplot ran; gnuplot's own messages go to stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -60,20 +60,20 @@ void plot_script(FILE *f, const struct results *r, const char *path,
     size_t n = strlen(path);
     bool svg = n > 4 && strcmp(path + n - 4, ".svg") == 0;
 
-    fprintf(f, "set terminal %s size 1200,500\n",
+    fprintf(f, "set terminal %s size 1400,500 noenhanced\n",
             svg ? "svg dynamic" : "pngcairo");
     fputs("set output ", f);
     put_quoted(f, path);
     fputs("\nset multiplot layout 1,2\n"
-          "set logscale x 2\nset grid\nset key top right\n"
+          "set logscale x 2\nset grid\nset key outside right top\n"
           "set xlabel \"memory (MB)\"\n",
           f);
     fputs("set title \"time per invocation\"\nset ylabel \"ms (trimmed "
-          "mean)\"\nset logscale y\n",
+          "mean)\"\nset yrange [0:*]\n",
           f);
     plot_panel(f, r, data_path, 2);
     fputs("set title \"cost per 1M invocations (x86_64)\"\n"
-          "set ylabel \"USD\"\n",
+          "set ylabel \"USD\"\nset autoscale y\nset logscale y\n",
           f);
     plot_panel(f, r, data_path, 3);
     fputs("unset multiplot\n", f);
