@@ -472,6 +472,7 @@ lp_status lp_http_client_create(const lp_http_client_options *opts,
     st = lp__thread_create(&c->thread, loop_main, c, 0, "lp-http");
     if (st != LP_OK)
         goto out_loop;
+    c->fork_generation = lp__fork_generation();
     atomic_store(&c->magic, LP__HTTP_CLIENT_MAGIC);
     *out = c;
     return LP_OK;
@@ -532,6 +533,8 @@ lp_status lp_http_submit(lp_http_client *c, const lp_http_request *req,
         *out = NULL;
     if (!lp__http_client_valid(c) || req == NULL || out == NULL)
         return LP_EINVAL;
+    if (lp__http_client_forked(c))
+        return LP_ESHUTDOWN;
     st = new_request(c, req, &r);
     if (st != LP_OK)
         return st;
@@ -569,6 +572,8 @@ void lp_http_client_destroy(lp_http_client *c)
     if (!lp__http_client_valid(c))
         return;
     atomic_store(&c->magic, 0);
+    if (lp__http_client_forked(c))
+        return; /* the loop thread and its locks stayed in the parent */
     lp__mutex_lock(&c->lock);
     c->stopping = true;
     lp__http_wake(c);

@@ -128,7 +128,8 @@ lp_status lp_http_perform(lp_http_client *c, const lp_http_request *req,
         return st;
     if (c != NULL) {
         d = &c->defaults;
-        share = c->share;
+        /* A forked child must not take locks the parent's threads held. */
+        share = lp__http_client_forked(c) ? NULL : c->share;
     } else if ((st = lp__http_defaults_init(&local, NULL)) != LP_OK) {
         return st;
     }

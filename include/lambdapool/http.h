@@ -30,6 +30,12 @@
  * should call curl_global_init() in main() before starting threads; libcurl
  * counts the calls, and the library never calls curl_global_cleanup().
  *
+ * Fork: in a child forked after the client was created, lp_http_submit
+ * returns LP_ESHUTDOWN (the loop thread stayed in the parent), blocking calls
+ * naming the client work without its shared caches, and
+ * lp_http_client_destroy only invalidates the handle. The child may create
+ * clients of its own.
+ *
  * Known limits of libcurl 7.88.1 (Debian 12): every transfer in flight
  * costs about 15 KiB, mostly libcurl's own per-transfer state, so 10,000 at
  * once need about 150 MiB (max_concurrent bounds it); cleartext HTTP/2
@@ -213,7 +219,8 @@ LP_EXTERN lp_status lp_http_client_create(const lp_http_client_options *opts,
  *
  * Returns LP_OK; LP_EINVAL (NULL argument, NULL url, body_len > 0 with a
  * NULL body, timeout below -1, bad client handle); LP_ENOMEM; LP_ESHUTDOWN
- * (the client is being destroyed). On error *out is NULL and nothing was
+ * (the client is being destroyed, or this is a child forked after it was
+ * created). On error *out is NULL and nothing was
  * queued. A URL libcurl rejects is not an error here: the future fails with
  * code LP_EINVAL.
  */

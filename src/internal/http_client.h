@@ -46,8 +46,9 @@ struct lp_http_client {
     struct lp__http_defaults defaults; /* immutable after create */
     unsigned max_concurrent;
     struct lp__http_multi_options multi_opts; /* immutable after create */
-    int epoll_fd; /* the loop's sockets, plus wake_fd */
-    int wake_fd;  /* eventfd: any thread wakes the loop by writing to it */
+    unsigned fork_generation; /* lp__fork_generation() at create */
+    int epoll_fd;             /* the loop's sockets, plus wake_fd */
+    int wake_fd; /* eventfd: any thread wakes the loop by writing to it */
     lp__thread thread;
 
     /* For blocking calls: DNS and TLS session caches, one lock each. */
@@ -75,6 +76,12 @@ static inline bool lp__http_client_valid(const struct lp_http_client *c)
 {
     return c != NULL && atomic_load_explicit(&c->magic, memory_order_relaxed) ==
                             LP__HTTP_CLIENT_MAGIC;
+}
+
+/* True in a child forked after `c` was created: no loop thread there. */
+static inline bool lp__http_client_forked(const struct lp_http_client *c)
+{
+    return c->fork_generation != lp__fork_generation();
 }
 
 /* Creates c->share with its locks; LP_ENOMEM or LP_EHTTP on failure. */

@@ -159,7 +159,13 @@ static void conn_close(struct delay_server *s, struct conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    close(c->fd); /* also leaves the epoll set */
+    /*
+     * Leave the epoll set explicitly: close() alone does not when a forked
+     * child still holds the socket, and a later event would then carry a
+     * freed pointer.
+     */
+    epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
     free(c->in);
     free(c->out);
     free(c);
