@@ -193,9 +193,14 @@ static void map_timeout_case(bool use_deadline)
         o.deadline = lp_deadline_after_ms(300);
     else
         o.timeout_ms = 300;
+    t0 = lp_test_now_ms();
     ASSERT_OK(lp_executor_map(ex, task_slow_item, args, 6, &o, &m));
-    /* Sleeping past the limit: what is done is still yielded. */
-    lp_test_sleep_ms(350);
+    /* Items 0 and 1 are done once the single worker blocks in item 2 (the
+     * pool runs in order); then sleep past the limit: what is done is
+     * still yielded. */
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == 1, 10000));
+    if (lp_test_now_ms() - t0 < 350)
+        lp_test_sleep_ms(350 - (lp_test_now_ms() - t0));
     ASSERT_OK(lp_map_next(m, &r));
     ASSERT_PTR_EQ(&items[0], r);
     ASSERT_OK(lp_map_next(m, &r));
