@@ -102,10 +102,12 @@ static void free_future(lp_future *f)
         next = cb->next;
         lp__free(cb);
     }
-    if (f->result != NULL && f->result_free != NULL)
+    if (f->failed) {
+        if (!f->error_is_static)
+            lp__free(f->error);
+    } else if (f->result != NULL && f->result_free != NULL) {
         f->result_free(f->result);
-    if (!f->error_is_static)
-        lp__free(f->error);
+    }
     lp__slab_free(f);
 }
 
@@ -167,7 +169,7 @@ bool lp_future_cancelled(const lp_future *f)
 
 bool lp__future_failed(const lp_future *f)
 {
-    return load_state(f) == LP_FUTURE_FINISHED && f->error != NULL;
+    return load_state(f) == LP_FUTURE_FINISHED && f->failed;
 }
 
 const lp_error *lp_future_error(const lp_future *f)
@@ -380,6 +382,7 @@ lp_status lp__future_fail_v(lp_future *f, lp_status status, int code,
     err = new_error(status, code, sys_errno, fmt, ap);
     f->error = err != NULL ? err : (lp_error *)&oom_error;
     f->error_is_static = err == NULL;
+    f->failed = true;
     publish_finished(f);
     return err != NULL ? LP_OK : LP_ENOMEM;
 }
@@ -474,7 +477,7 @@ static lp_status outcome(lp_future *f, void **result)
 
     if (state_cancelled(s))
         return LP_ECANCELLED;
-    if (f->error != NULL) {
+    if (f->failed) {
         *result = NULL;
         return f->error->status;
     }
@@ -518,6 +521,6 @@ lp_status lp_future_exception(lp_future *f, int64_t timeout_ms,
         return st;
     if (state_cancelled(load_state(f)))
         return LP_ECANCELLED;
-    *error = f->error;
+    *error = f->failed ? f->error : NULL;
     return LP_OK;
 }

@@ -50,7 +50,10 @@
 #define SPAWN_FANOUT         2
 
 /* What to run, kept small: a million of these may wait at once. The result
- * free function lives in the future itself. */
+ * free function lives in the future itself. A bytes task is marked by
+ * `arg_free == lp__bytes_free` (its argument is the lp_bytes copy, which that
+ * function frees), which no pointer task can have: the function is not
+ * exported. */
 struct work_item {
     lp_future *next; /* inbox/FIFO link */
     union {
@@ -58,8 +61,7 @@ struct work_item {
         lp_bytes_fn bytes;
     } fn;
     void *arg; /* pointer task: its argument; bytes task: its lp_bytes copy */
-    lp_free_fn arg_free; /* pointer tasks only */
-    bool is_bytes;
+    lp_free_fn arg_free;
 };
 
 struct worker {
@@ -100,6 +102,7 @@ struct thread_pool {
     _Alignas(64) atomic_size_t idle;
     atomic_size_t spinning; /* workers spinning for work */
     atomic_bool saturated;  /* nworkers reached max_workers */
+    atomic_bool waking;     /* a wake is on its way to a parked worker */
 
     _Alignas(64) atomic_bool shutdown; /* no new submits */
     atomic_bool broken;                /* initializer failed */
@@ -129,6 +132,11 @@ static struct thread_pool *pool_of(lp_executor *ex)
 static struct work_item *item_of(lp_future *f)
 {
     return lp__future_extra(f);
+}
+
+static bool is_bytes_item(const struct work_item *item)
+{
+    return item->arg_free == lp__bytes_free;
 }
 
 /* ---- inbox and FIFO -------------------------------------------------- */
@@ -215,9 +223,7 @@ static void release_item(lp_future *f)
 {
     struct work_item *item = item_of(f);
 
-    if (item->is_bytes)
-        lp__bytes_free(item->arg);
-    else if (item->arg_free != NULL)
+    if (item->arg_free != NULL)
         item->arg_free(item->arg);
     item->arg = NULL;
     lp_future_release(f);
@@ -420,12 +426,29 @@ static void spin_for_work(struct thread_pool *pool, struct worker *w)
         w->spin_ns = SPIN_MIN_NS;
 }
 
-/* Wakes one parked worker if nobody spins to see new work. */
+/*
+ * Wakes one parked worker if nobody spins to see new work and no wake is
+ * already on its way. A woken thread takes 30-100 us to run; without
+ * `waking`, every submit in that window would pay another futex call for
+ * the same sleeper. Any worker that returns from parking, or is about to
+ * park, clears the flag (absorbs the wake): it looks at the queue next.
+ */
 static void wake_one_if_needed(struct thread_pool *pool)
 {
+    bool idle = false;
+
     if (lp__event_has_waiters(&pool->work_event) &&
-        atomic_load(&pool->spinning) == 0)
+        atomic_load(&pool->spinning) == 0 &&
+        !atomic_load_explicit(&pool->waking, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&pool->waking, &idle, true))
         lp__event_notify(&pool->work_event, 1);
+}
+
+/* Called by a worker that will look at the queue next (see above). */
+static void absorb_wake(struct thread_pool *pool)
+{
+    if (atomic_load_explicit(&pool->waking, memory_order_relaxed))
+        atomic_store(&pool->waking, false);
 }
 
 static void set_busy(struct thread_pool *pool, struct worker *w, bool busy)
@@ -463,13 +486,17 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
             lp__mutex_unlock(&pool->lock);
             return NULL;
         }
+        /* Absorbing after prepare: a submit that misses the inbox check
+         * below sees this worker waiting and the flag clear. */
         token = lp__event_prepare(&pool->work_event);
+        absorb_wake(pool);
         if (atomic_load(&pool->inbox) != NULL) {
             lp__event_cancel(&pool->work_event);
             continue;
         }
         lp__mutex_unlock(&pool->lock);
         lp__event_wait(&pool->work_event, token);
+        absorb_wake(pool);
         lp__mutex_lock(&pool->lock);
     }
     set_busy(pool, w, true);
@@ -487,7 +514,7 @@ static void run_item(struct worker *w, lp_future *f)
     struct lp__task_spec spec = { .result_free = f->result_free };
 
     if (lp_future_set_running_or_notify_cancel(f) == LP_OK) {
-        if (item->is_bytes) {
+        if (is_bytes_item(item)) {
             lp_bytes *in = item->arg;
 
             spec.kind = LP__TASK_BYTES;
@@ -577,13 +604,13 @@ static lp_status new_item(const struct lp__task_spec *spec, lp_future **out)
         return LP_ENOMEM;
     item = item_of(f);
     if (spec->kind == LP__TASK_BYTES) {
-        item->is_bytes = true;
         item->fn.bytes = spec->bytes_fn;
         item->arg = lp__bytes_new(spec->in, spec->in_len);
         if (item->arg == NULL) {
             lp_future_release(f);
             return LP_ENOMEM;
         }
+        item->arg_free = lp__bytes_free;
     } else {
         item->fn.task = spec->fn;
         item->arg = spec->arg;
@@ -715,11 +742,13 @@ static bool unqueue_if_orphaned(struct thread_pool *pool, lp_future *f)
     return removed;
 }
 
-/* Drops a future that was never queued, or was taken back: arg stays the
- * caller's, and both references (caller's and pool's) go. */
+/* Drops a future that was never queued, or was taken back: a pointer
+ * task's arg stays the caller's, and both references (caller's and pool's)
+ * go. */
 static void discard_unrun(lp_future *f)
 {
-    item_of(f)->arg_free = NULL;
+    if (!is_bytes_item(item_of(f)))
+        item_of(f)->arg_free = NULL;
     release_item(f);
     lp_future_release(f);
 }

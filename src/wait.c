@@ -75,7 +75,7 @@ static void node_fired(struct lp__listener *l, lp_future *f, int state)
         return;
     node->fired = true;
     lp__mutex_lock(&node->w->lock);
-    waiter_count(node->w, node->index, f->error != NULL);
+    waiter_count(node->w, node->index, f->failed);
     lp__mutex_unlock(&node->w->lock);
 }
 
@@ -152,7 +152,7 @@ static void report_positions(lp_future *const *fs, size_t n, bool *done,
             done[i] = d;
         if (d) {
             count++;
-            if (fs[i]->error != NULL)
+            if (fs[i]->failed)
                 bad++;
         }
     }

@@ -49,12 +49,18 @@ struct lp_future {
     atomic_uint refs;
     atomic_int state;
     atomic_bool has_listeners;
-    bool error_is_static;
+    /* Written by the COMPLETING owner, read once FINISHED: */
+    bool failed;                    /* `error` is set, not `result` */
+    bool error_is_static;           /* `error` is not to be freed */
     struct lp__listener *listeners; /* guarded by the future's lock */
     struct lp__callback *callbacks; /* guarded by the future's lock */
-    void *result;                   /* written by the COMPLETING owner */
-    lp_free_fn result_free;         /* set at creation or completion */
-    lp_error *error;
+    /* One or the other (`failed` says which): a million futures may be
+     * alive at once, so every word counts. */
+    union {
+        void *result;
+        lp_error *error;
+    };
+    lp_free_fn result_free; /* set at creation or completion */
     /* Executor-private data follows (lp__future_new's `extra`). */
     _Alignas(8) unsigned char extra[];
 };

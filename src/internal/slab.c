@@ -1,17 +1,19 @@
 /*
  * See slab.h. Every object carries a one-word header naming its slab (NULL
  * for objects too large for the slab, which come from lp__malloc). A
- * thread's current slab starts with a live count of LP__SLAB_OBJECTS; slots
- * never handed out are subtracted when the thread moves on to a new slab or
- * exits (a pthread key destructor), so the count reaches zero exactly when
- * every handed-out object was freed. Under AddressSanitizer freed slots are
- * poisoned, so use-after-free is still reported.
+ * thread's current slab of a size class starts with a live count of
+ * LP__SLAB_OBJECTS; slots never handed out are subtracted when the thread
+ * moves on to a new slab or exits (a pthread key destructor), so the count
+ * reaches zero exactly when every handed-out object was freed. Under
+ * AddressSanitizer freed slots are poisoned, so use-after-free is still
+ * reported.
  */
 #include "slab.h"
 
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -29,22 +31,23 @@
 #    define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #    define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
-#    define POISON(p, n)   ((void)sizeof(p), (void)sizeof(n))
-#    define UNPOISON(p, n) ((void)sizeof(p), (void)sizeof(n))
+#    define POISON(p, n)   ((void)(p), (void)(n))
+#    define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 struct slab;
 
 struct header {
     struct slab *slab; /* NULL: allocated with lp__malloc */
-    void *pad;         /* keeps the object 16-byte aligned */
 };
 
-#define SLOT_SIZE (LP__SLAB_OBJECT_MAX + sizeof(struct header))
+#define GRAIN    sizeof(struct header)
+#define NCLASSES (LP__SLAB_OBJECT_MAX / GRAIN)
 
 struct slab {
     atomic_uint live;
-    alignas(16) unsigned char slots[LP__SLAB_OBJECTS][SLOT_SIZE];
+    size_t slot_size; /* header included */
+    alignas(16) unsigned char slots[];
 };
 
 struct thread_cache {
@@ -52,7 +55,8 @@ struct thread_cache {
     unsigned used;
 };
 
-static _Thread_local struct thread_cache cache;
+/* One current slab per size class; class i serves sizes up to (i+1)*8. */
+static _Thread_local struct thread_cache caches[NCLASSES];
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -73,8 +77,11 @@ static void retire_current(struct thread_cache *c)
 
 static void thread_exit(void *unused)
 {
+    size_t i;
+
     (void)unused;
-    retire_current(&cache);
+    for (i = 0; i < NCLASSES; i++)
+        retire_current(&caches[i]);
 }
 
 static void make_exit_key(void)
@@ -82,14 +89,15 @@ static void make_exit_key(void)
     pthread_key_create(&exit_key, thread_exit);
 }
 
-static struct slab *new_slab(void)
+static struct slab *new_slab(size_t slot_size)
 {
-    struct slab *s = lp__malloc(sizeof(*s));
+    struct slab *s = lp__malloc(sizeof(*s) + LP__SLAB_OBJECTS * slot_size);
 
     if (s == NULL)
         return NULL;
     atomic_init(&s->live, LP__SLAB_OBJECTS);
-    POISON(s->slots, sizeof(s->slots));
+    s->slot_size = slot_size;
+    POISON(s->slots, LP__SLAB_OBJECTS * slot_size);
     return s;
 }
 
@@ -104,27 +112,38 @@ static void *from_malloc(size_t size)
     return h + 1;
 }
 
+/* Moves `c` on to a fresh slab of `slot_size` slots; false when out of
+ * memory. */
+static bool refill(struct thread_cache *c, size_t slot_size)
+{
+    struct slab *s = new_slab(slot_size);
+
+    if (s == NULL)
+        return false;
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_setspecific(exit_key, caches);
+    retire_current(c);
+    c->current = s;
+    c->used = 0;
+    return true;
+}
+
 void *lp__slab_alloc(size_t size)
 {
-    struct thread_cache *c = &cache;
+    struct thread_cache *c;
     struct header *h;
+    size_t class, slot_size;
 
     if (size > LP__SLAB_OBJECT_MAX)
         return from_malloc(size);
-    if (c->current == NULL || c->used == LP__SLAB_OBJECTS) {
-        struct slab *s = new_slab();
-
-        if (s == NULL)
-            return NULL;
-        pthread_once(&exit_key_once, make_exit_key);
-        if (c->current == NULL)
-            pthread_setspecific(exit_key, c);
-        retire_current(c);
-        c->current = s;
-        c->used = 0;
-    }
-    h = (struct header *)c->current->slots[c->used++];
-    UNPOISON(h, SLOT_SIZE);
+    class = size == 0 ? 0 : (size - 1) / GRAIN;
+    slot_size = (class + 1) * GRAIN + sizeof(*h);
+    c = &caches[class];
+    if ((c->current == NULL || c->used == LP__SLAB_OBJECTS) &&
+        !refill(c, slot_size))
+        return NULL;
+    h = (struct header *)(c->current->slots + c->used++ * slot_size);
+    UNPOISON(h, slot_size);
     h->slab = c->current;
     memset(h + 1, 0, size);
     return h + 1;
@@ -143,6 +162,6 @@ void lp__slab_free(void *p)
         lp__free(h);
         return;
     }
-    POISON(h, SLOT_SIZE);
+    POISON(h, s->slot_size);
     release_slots(s, 1);
 }
