@@ -13,12 +13,15 @@ require() {
     fi
 }
 
-# Seed 000: three blocking 1 s requests, one after another, then on a pool.
+# Seed 000: three blocking 400 ms requests, one after another, then on a
+# pool; then real GETs of a loopback delay server, adding the event loop.
 demo_seed000() {
     require examples/seed000-handler
     echo "== seed 000: a Lambda handler making 3 blocking requests"
-    echo "   (sleep 1 s stands in for each request)"
-    "$build/examples/seed000-handler"
+    echo "-- sleep 400 ms stands in for each request:"
+    "$build/examples/seed000-handler" 400
+    echo "-- each request a GET of a loopback server answering after 400 ms:"
+    "$build/examples/seed000-handler" --http 400
 }
 
 # Seed 001: countHighFrequencyItem with a 4-worker pool and as_completed.

@@ -24,3 +24,13 @@ lp_add_example_test(example-seed000-speedup
   speedup 200 $<TARGET_FILE:seed000-handler>)
 lp_add_example_test(example-seed000-bad-delay
   fails $<TARGET_FILE:seed000-handler> -1)
+# Real GETs of the delay server the example starts on loopback: sequential,
+# thread pool and event loop.
+lp_add_example_test(example-seed000-http-speedup
+  speedup-http 200 $<TARGET_FILE:seed000-handler>)
+lp_add_example_test(example-seed000-http-bad-delay
+  fails $<TARGET_FILE:seed000-handler> --http -1)
+lp_add_example_test(example-seed000-http-bad-option
+  fails $<TARGET_FILE:seed000-handler> --htp 200)
+lp_add_example_test(example-seed000-http-extra-argument
+  fails $<TARGET_FILE:seed000-handler> --http 200 300)
