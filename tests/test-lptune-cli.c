@@ -254,6 +254,12 @@ TEST(json_run)
                   json_object_get(json_object_get(cell, "cost"), "billed_ms")),
               100);
     ASSERT_TRUE(json_object_get(root, "prices") != NULL);
+    /* With a memory cgroup, the memory the handler added is reported. */
+    if (json_is_true(
+            json_object_get(json_array_get(json_object_get(root, "rows"), 0),
+                            "memory_limited")))
+        ASSERT_TRUE(
+            json_integer_value(json_object_get(cell, "handler_mem_kb")) > 0);
     json_decref(root);
 }
 

@@ -116,7 +116,8 @@ static void fill(struct results *r, struct tune_config *cfg,
     ASSERT_EQ(results_init(r, cfg, &p), 0);
     for (int row = 0; row < 2; row++) {
         for (int col = 0; col < 2; col++)
-            ASSERT_EQ(results_add_sample(r, row, col, ms[row][col], 1000), 0);
+            ASSERT_EQ(results_add_sample(r, row, col, ms[row][col], 1000, -1),
+                      0);
     }
     results_finish(r);
 }

@@ -233,7 +233,8 @@ static int run_cell(struct plan *p, struct results *r, int row, int col,
         results_add_failure(r, row, col, why);
         return -1;
     }
-    return results_add_sample(r, row, col, rr.elapsed_ms, rr.peak_rss_kb);
+    return results_add_sample(r, row, col, rr.elapsed_ms, rr.peak_rss_kb,
+                              rr.mem_peak_kb);
 }
 
 /* All runs of one memory setting, inside its throttle. */

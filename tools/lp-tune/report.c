@@ -58,7 +58,14 @@ static void print_row_head(FILE *f, const struct row *row)
             row->capped ? '*' : ' ');
 }
 
-enum figure { FIG_TIME, FIG_SPEEDUP, FIG_RSS, FIG_COST_X86, FIG_COST_ARM };
+enum figure {
+    FIG_TIME,
+    FIG_SPEEDUP,
+    FIG_RSS,
+    FIG_MEM_PEAK,
+    FIG_COST_X86,
+    FIG_COST_ARM
+};
 
 /* The figure for one cell, or false when there is none. */
 static bool cell_figure(const struct results *r, int row, int col,
@@ -84,6 +91,9 @@ static bool cell_figure(const struct results *r, int row, int col,
     case FIG_RSS:
         *v = c->peak_rss_kb / 1024.0;
         return true;
+    case FIG_MEM_PEAK:
+        *v = c->mem_peak_kb / 1024.0;
+        return c->mem_peak_kb >= 0;
     case FIG_COST_X86:
         *v = c->usd[COST_X86_64] * 1e6;
         return true;
@@ -168,6 +178,15 @@ static void print_footnotes(FILE *f, const struct results *r)
     }
 }
 
+static bool any_mem_peak(const struct results *r)
+{
+    for (int i = 0; i < r->n_rows * r->n_cols; i++) {
+        if (r->cells[i].mem_peak_kb >= 0)
+            return true;
+    }
+    return false;
+}
+
 void report_table(FILE *f, const struct results *r)
 {
     const struct tune_config *cfg = r->cfg;
@@ -181,6 +200,11 @@ void report_table(FILE *f, const struct results *r)
     print_section(f, r, "Speedup vs sequential (same language)", FIG_SPEEDUP,
                   "%.2fx");
     print_section(f, r, "Peak RSS (MB, largest process)", FIG_RSS, "%.1f");
+    if (any_mem_peak(r))
+        print_section(f, r,
+                      "Memory the handler added (MB, memory cgroup peak "
+                      "after start-up, children included)",
+                      FIG_MEM_PEAK, "%.1f");
     print_section(f, r, "Cost per 1M invocations, x86_64 (USD)", FIG_COST_X86,
                   "%.4f");
     print_section(f, r, "Cost per 1M invocations, arm64 (USD)", FIG_COST_ARM,
@@ -209,7 +233,8 @@ void report_csv(FILE *f, const struct results *r)
 
     fputs("memory_mb,vcpus,vcpus_applied,capped,throttled,mode,language,"
           "runs,failed_runs,min_ms,median_ms,max_ms,trimmed_mean_ms,"
-          "speedup,peak_rss_kb,billed_ms,gb_s,usd_x86_64,usd_arm64,"
+          "speedup,peak_rss_kb,handler_mem_kb,billed_ms,gb_s,usd_x86_64,"
+          "usd_arm64,"
           "usd_per_million_x86_64,usd_per_million_arm64\n",
           f);
     for (int row = 0; row < r->n_rows; row++) {
@@ -226,15 +251,15 @@ void report_csv(FILE *f, const struct results *r)
                     tune_mode_is_python(r->cols[col]) ? "python" : "c", c->n,
                     c->failed_runs);
             if (c->n == 0) {
-                fputs(",,,,,,,,,,\n", f);
+                fputs(",,,,,,,,,,,\n", f);
                 continue;
             }
             fprintf(f,
-                    "%.3f,%.3f,%.3f,%.3f,%.3f,%ld,%.0f,%.9g,%.6g,%.6g,"
+                    "%.3f,%.3f,%.3f,%.3f,%.3f,%ld,%ld,%.0f,%.9g,%.6g,%.6g,"
                     "%.6g,%.6g\n",
                     c->st.min, c->st.median, c->st.max, c->st.trimmed_mean,
-                    speedup, c->peak_rss_kb, c->billed_ms, c->gb_s,
-                    c->usd[COST_X86_64], c->usd[COST_ARM64],
+                    speedup, c->peak_rss_kb, c->mem_peak_kb, c->billed_ms,
+                    c->gb_s, c->usd[COST_X86_64], c->usd[COST_ARM64],
                     c->usd[COST_X86_64] * 1e6, c->usd[COST_ARM64] * 1e6);
         }
     }
@@ -272,6 +297,8 @@ static json_t *cell_json(const struct results *r, int row, int col)
     if (cell_figure(r, row, col, FIG_SPEEDUP, &speedup))
         json_object_set_new(o, "speedup", json_real(speedup));
     json_object_set_new(o, "peak_rss_kb", json_integer(c->peak_rss_kb));
+    if (c->mem_peak_kb >= 0)
+        json_object_set_new(o, "handler_mem_kb", json_integer(c->mem_peak_kb));
     json_object_set_new(o, "cost",
                         json_pack("{s:f,s:f,s:f,s:f}", "billed_ms",
                                   c->billed_ms, "gb_s", c->gb_s, "usd_x86_64",

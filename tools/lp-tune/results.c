@@ -35,7 +35,11 @@ int results_init(struct results *r, const struct tune_config *cfg,
         row->vcpus_applied = row->vcpus;
     }
     r->cells = calloc((size_t)(r->n_rows * r->n_cols), sizeof(*r->cells));
-    return r->cells == NULL ? -1 : 0;
+    if (r->cells == NULL)
+        return -1;
+    for (int i = 0; i < r->n_rows * r->n_cols; i++)
+        r->cells[i].mem_peak_kb = -1;
+    return 0;
 }
 
 void results_free(struct results *r)
@@ -49,7 +53,7 @@ void results_free(struct results *r)
 }
 
 int results_add_sample(struct results *r, int row, int col, double ms,
-                       long rss_kb)
+                       long rss_kb, long mem_peak_kb)
 {
     struct cell *c = results_cell(r, row, col);
     double *s = realloc(c->samples, sizeof(*s) * (size_t)(c->n + 1));
@@ -60,6 +64,8 @@ int results_add_sample(struct results *r, int row, int col, double ms,
     c->samples[c->n++] = ms;
     if (rss_kb > c->peak_rss_kb)
         c->peak_rss_kb = rss_kb;
+    if (mem_peak_kb > c->mem_peak_kb)
+        c->mem_peak_kb = mem_peak_kb;
     return 0;
 }
 

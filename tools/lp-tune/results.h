@@ -16,11 +16,13 @@ struct cell {
     double *samples; /* ms, one per successful repetition */
     int n;
     struct sample_stats st;
-    long peak_rss_kb;            /* max over repetitions */
-    int failed_runs;             /* repetitions that did not produce a figure */
-    char error[256];             /* the first failure's reason */
-    double billed_ms;            /* trimmed mean of per-run billed durations */
-    double gb_s;                 /* per invocation */
+    long peak_rss_kb; /* max over repetitions */
+    long mem_peak_kb; /* memory the handler added (memory cgroup peak),
+                         max over repetitions; -1: unknown */
+    int failed_runs;  /* repetitions that did not produce a figure */
+    char error[256];  /* the first failure's reason */
+    double billed_ms; /* trimmed mean of per-run billed durations */
+    double gb_s;      /* per invocation */
     double usd[COST_ARCH_COUNT]; /* per invocation, request included */
     bool valid;                  /* every repetition succeeded */
 };
@@ -61,9 +63,12 @@ static inline struct cell *results_cell(struct results *r, int row, int col)
     return &r->cells[row * r->n_cols + col];
 }
 
-/* Records one repetition (its duration in ms and peak RSS). */
+/*
+ * Records one repetition: its duration in ms, peak RSS of the largest
+ * process, and the memory the handler added (-1: unknown).
+ */
 int results_add_sample(struct results *r, int row, int col, double ms,
-                       long rss_kb);
+                       long rss_kb, long mem_peak_kb);
 
 /* Records a failed repetition. */
 void results_add_failure(struct results *r, int row, int col, const char *why);

@@ -108,6 +108,8 @@ static void on_line(struct worker_io *io, const char *line,
             kill(-io->pid, SIGKILL);
         } else {
             io->entered = true;
+            if (io->t != NULL)
+                throttle_mem_peak_reset(io->t);
             write_str(io->go_fd, "go\n");
         }
         close(io->go_fd);
@@ -233,6 +235,7 @@ int runner_run(char *const argv[], const struct throttle *t, int timeout_s,
     }
     throttle_set_running(0);
     out->peak_rss_kb = ru.ru_maxrss;
+    out->mem_peak_kb = t != NULL ? throttle_mem_peak_kb(t) : -1;
     describe_exit(status, out, &io);
     return out->error[0] == '\0' ? 0 : -1;
 }

@@ -13,6 +13,8 @@
 struct run_result {
     double elapsed_ms; /* as the worker measured it */
     long peak_rss_kb;  /* largest process of the worker's tree (wait4) */
+    long mem_peak_kb;  /* memory the handler added, children included, from
+                          the memory cgroup's peak (-1: unknown) */
     int ok, failed;    /* tasks, when the worker reports them */
     bool timed_out;
     bool killed; /* by a signal we did not send: OOM, most likely */

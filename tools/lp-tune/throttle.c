@@ -299,6 +299,8 @@ static void apply_memory_limit(const struct throttle_env *env,
         dir = t->mem_dir;
         snprintf(file, sizeof(file), "%s/memory.limit_in_bytes", dir);
         snprintf(t->mem_procs, sizeof(t->mem_procs), "%s/cgroup.procs", dir);
+        snprintf(t->mem_peak, sizeof(t->mem_peak),
+                 "%s/memory.max_usage_in_bytes", dir);
     }
     if (write_file(file, text) != 0) {
         snprintf(t->mem_why, sizeof(t->mem_why), "%.160s: %s", file,
@@ -426,6 +428,29 @@ void throttle_install_cleanup(void)
 void throttle_set_running(pid_t pgid)
 {
     running_pgid = pgid;
+}
+
+int throttle_mem_peak_reset(const struct throttle *t)
+{
+    if (!t->mem_active || t->mem_peak[0] == '\0')
+        return -1;
+    return write_file(t->mem_peak, "0");
+}
+
+long throttle_mem_peak_kb(const struct throttle *t)
+{
+    long long bytes = -1;
+    FILE *f;
+
+    if (!t->mem_active || t->mem_peak[0] == '\0')
+        return -1;
+    f = fopen(t->mem_peak, "re");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lld", &bytes) != 1)
+        bytes = -1;
+    fclose(f);
+    return bytes < 0 ? -1 : (long)(bytes / 1024);
 }
 
 long throttle_nr_throttled(const struct throttle *t)

@@ -40,6 +40,7 @@ struct throttle {
     char cpu_procs[PATH_MAX + 16];
     char mem_dir[PATH_MAX];
     char mem_procs[PATH_MAX + 16];
+    char mem_peak[PATH_MAX + 32]; /* v1 memory.max_usage_in_bytes, or "" */
 };
 
 /* Lambda's vCPU share for `memory_mb`: min(MB/1769, 6). */
@@ -86,6 +87,15 @@ void throttle_install_cleanup(void);
 
 /* The process group of the worker now running (0: none), for the handler. */
 void throttle_set_running(pid_t pgid);
+
+/*
+ * The memory cgroup's peak usage (v1 max_usage_in_bytes), reset once the
+ * worker is inside and read after it exited, in KiB. A worker's pages from
+ * before it joined stay charged where they were, so this is the memory its
+ * handler added, children included. -1 when unknown (no memory cgroup, v2).
+ */
+int throttle_mem_peak_reset(const struct throttle *t);
+long throttle_mem_peak_kb(const struct throttle *t);
 
 /* Reads v1 cpu.stat nr_throttled of t's CPU cgroup (-1 if unknown). */
 long throttle_nr_throttled(const struct throttle *t);
