@@ -34,20 +34,22 @@ export LAMBDA_TASK_ROOT=$PWD/bench/lambda/bash-bootstrap
 export _HANDLER=function.handler
 bash_cmd=$LAMBDA_TASK_ROOT/bootstrap
 
-# lowest KEY CMD...: runs CMD, prints the value of KEY from its output.
-lowest() {
-    local key=$1 best="" v
+# measure RUNS CMD...: runs CMD RUNS times and sets low[KEY] to the lowest
+# value each "KEY VALUE" line had over the runs.
+declare -A low
+measure() {
+    local runs=$1 out k v
     shift
-    local runs=$1
-    shift
+    low=()
     for _ in $(seq "$runs"); do
-        v=$("$@" | awk -v k="$key" '$1 == k { print $2 }')
-        [ -n "$v" ] || { echo "bench-lambda: $* printed no $key" >&2; return 1; }
-        if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-            best=$v
-        fi
+        out=$("$@") || { echo "bench-lambda: $* failed" >&2; return 1; }
+        while read -r k v; do
+            [ -n "$k" ] || continue
+            if [ -z "${low[$k]:-}" ] || awk -v a="$v" -v b="${low[$k]}" 'BEGIN { exit !(a < b) }'; then
+                low[$k]=$v
+            fi
+        done <<<"$out"
     done
-    echo "$best"
 }
 
 ratio() {
@@ -65,15 +67,15 @@ target() {
 echo
 echo "== Lambda runtime: per-invocation overhead, empty handler, GET next ->"
 echo "   handler -> POST response on a loopback Runtime API stub (lowest of $REPEAT)"
-inv_ours=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$N" "$ours")
-inv_bash=$(lowest per_invocation_us "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd")
-cpu_ours=$(lowest cpu_us_per_invocation "$REPEAT" "$drv" overhead "$N" "$ours")
-cpu_bash=$(lowest cpu_us_per_invocation "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd")
+measure "$REPEAT" "$drv" overhead "$N" "$ours"
+inv_ours=${low[per_invocation_us]} cpu_ours=${low[cpu_us_per_invocation]}
+measure "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd"
+inv_bash=${low[per_invocation_us]} cpu_bash=${low[cpu_us_per_invocation]}
 printf '  %-34s %10s us/invocation (%s invocations)\n' "lambdapool lp_lambda_run" "$inv_ours" "$N"
 printf '  %-34s %10s us/invocation (%s invocations)\n' "bash + curl (AWS tutorial)" "$inv_bash" "$BASH_N"
 ratio "lambda per-invocation overhead" "$inv_bash" "$inv_ours"
 echo "   CPU time of the bootstrap (and the processes it ran) per invocation,"
-echo "   which does not depend on how busy the machine is:"
+echo "   which depends less on how busy the machine is than wall time:"
 printf '  %-34s %10s us CPU/invocation\n' "lambdapool lp_lambda_run" "$cpu_ours"
 printf '  %-34s %10s us CPU/invocation\n' "bash + curl (AWS tutorial)" "$cpu_bash"
 ratio "lambda CPU per invocation" "$cpu_bash" "$cpu_ours"
@@ -81,17 +83,18 @@ ratio "lambda CPU per invocation" "$cpu_bash" "$cpu_ours"
 echo
 echo "== Lambda runtime: cold start, exec of the bootstrap -> its first GET next"
 echo "   (lowest of $COLD)"
-cold_ours=$(lowest cold_start_us "$COLD" "$drv" coldstart "$ours")
-cold_bash=$(lowest cold_start_us "$COLD" "$drv" coldstart "$bash_cmd")
-ccpu_ours=$(lowest cold_cpu_us "$COLD" "$drv" coldstart "$ours")
-ccpu_bash=$(lowest cold_cpu_us "$COLD" "$drv" coldstart "$bash_cmd")
+measure "$COLD" "$drv" coldstart "$ours"
+cold_ours=${low[cold_start_us]} ccpu_ours=${low[cold_cpu_us]}
+measure "$COLD" "$drv" coldstart "$bash_cmd"
+cold_bash=${low[cold_start_us]} ccpu_bash=${low[cold_cpu_us]}
 printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
     "lambdapool lp_lambda_run" "$cold_ours" "$ccpu_ours"
 printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
     "bash + curl (AWS tutorial)" "$cold_bash" "$ccpu_bash"
 floor=$build/bench/lambda/bench-lambda-floor
 if [ -x "$floor" ]; then
-    cold_floor=$(lowest cold_start_us "$COLD" "$drv" coldstart "$floor")
+    measure "$COLD" "$drv" coldstart "$floor"
+    cold_floor=${low[cold_start_us]}
     printf '  %-34s %10s us   (reference: exec + connect, no libcurl)\n' \
         "libc-only client" "$cold_floor"
 fi

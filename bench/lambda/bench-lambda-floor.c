@@ -34,7 +34,6 @@ int main(void)
                  api);
     if (write(fd, req, (size_t)n) != n)
         return 1;
-    while (read(fd, buf, sizeof(buf)) > 0) {
-    }
-    return 0;
+    /* The first bytes of the answer are enough. */
+    return read(fd, buf, sizeof(buf)) > 0 ? 0 : 1;
 }
