@@ -7,8 +7,8 @@
 #define LAMBDAPOOL_H
 
 #include "executor.h"
-#include "http.h"
 #include "future.h"
+#include "http.h"
 #include "lambda.h"
 #include "status.h"
 
