@@ -130,6 +130,34 @@ TEST(throttle_ratio)
     ASSERT_EQ(throttle_destroy(&big), 0);
 }
 
+/* A cgroup left by an lp-tune that died (SIGKILL, crash) goes at the next
+ * probe; one of a live process stays. */
+TEST(stale_cgroups_removed)
+{
+    struct throttle_env env;
+    char stale[PATH_MAX + 64], live[PATH_MAX + 64];
+    pid_t dead = fork();
+
+    ASSERT_TRUE(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+    if (!throttle_probe(&env, "/sys/fs/cgroup", true)) {
+        printf("skipped: cgroups not writable here (%s)\n", env.why);
+        return;
+    }
+    snprintf(stale, sizeof(stale), "%s/lp-tune.%d.128", env.cpu_root,
+             (int)dead);
+    snprintf(live, sizeof(live), "%s/lp-tune.%d.777", env.cpu_root,
+             (int)getpid());
+    ASSERT_EQ(mkdir(stale, 0755), 0);
+    ASSERT_EQ(mkdir(live, 0755), 0);
+    ASSERT_TRUE(throttle_probe(&env, "/sys/fs/cgroup", true));
+    ASSERT_FALSE(dir_exists(stale));
+    ASSERT_TRUE(dir_exists(live));
+    ASSERT_EQ(rmdir(live), 0);
+}
+
 TEST(no_throttle_says_why)
 {
     struct throttle_env env;

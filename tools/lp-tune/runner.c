@@ -76,6 +76,8 @@ static _Noreturn void child_exec(char *const argv[], int in_fd, int out_fd)
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGABRT, SIG_DFL);
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
         _exit(126);
     syscall(SYS_close_range, 3U, ~0U, 0U);

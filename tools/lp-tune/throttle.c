@@ -13,6 +13,7 @@
  * still registered, retrying while dying tasks leave: no cgroup outlives
  * lp-tune, including after Ctrl-C.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -217,6 +218,38 @@ static bool probe_v2(struct throttle_env *env, const char *root)
            (env->cpu_root[0] = '\0', false);
 }
 
+/*
+ * Removes lp-tune.<pid>.* cgroups under `dir` whose lp-tune is gone (a
+ * crash or SIGKILL leaves them); rmdir refuses any that still holds tasks.
+ */
+static void remove_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX + 300], rest[32];
+        int pid;
+
+        if (sscanf(e->d_name, "lp-tune.%d.%31s", &pid, rest) != 2 || pid <= 0 ||
+            kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        rmdir(path);
+    }
+    closedir(d);
+}
+
+static void remove_all_stale(const struct throttle_env *env)
+{
+    if (env->cpu_root[0] != '\0')
+        remove_stale(env->cpu_root);
+    if (env->mem_root[0] != '\0')
+        remove_stale(env->mem_root);
+}
+
 bool throttle_probe(struct throttle_env *env, const char *root, bool enabled)
 {
     memset(env, 0, sizeof(*env));
@@ -225,11 +258,16 @@ bool throttle_probe(struct throttle_env *env, const char *root, bool enabled)
         snprintf(env->why, sizeof(env->why), "--no-throttle");
         return false;
     }
-    if (probe_v1(env, root))
+    if (probe_v1(env, root)) {
+        remove_all_stale(env);
         return true;
+    }
     if (env->version == 1)
         return false;
-    return probe_v2(env, root);
+    if (!probe_v2(env, root))
+        return false;
+    remove_all_stale(env);
+    return true;
 }
 
 static void fill_shares(struct throttle *t, int memory_mb, int ncpu)
@@ -419,9 +457,13 @@ void throttle_install_cleanup(void)
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
     sigaddset(&sa.sa_mask, SIGHUP);
+    sigaddset(&sa.sa_mask, SIGQUIT);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    /* abort() (a failed check, a sanitizer report) cleans up too. */
+    sigaction(SIGABRT, &sa, NULL);
     atexit(cleanup_now);
 }
 

@@ -50,7 +50,8 @@ double throttle_vcpus_for(int memory_mb);
  * Finds a writable CPU controller (v1 at /sys/fs/cgroup/cpu, else v2) under
  * `root` ("/sys/fs/cgroup" normally). With `enabled` false, reports "not
  * throttled: --no-throttle". Returns true when CPU throttling is possible;
- * otherwise env->why says why.
+ * otherwise env->why says why. Also removes empty lp-tune.<pid>.* cgroups
+ * whose lp-tune no longer runs (left behind by SIGKILL or a crash).
  */
 bool throttle_probe(struct throttle_env *env, const char *root, bool enabled);
 
@@ -79,9 +80,10 @@ int throttle_enter_pid(const struct throttle *t, pid_t pid);
 int throttle_destroy(struct throttle *t);
 
 /*
- * Installs SIGINT/SIGTERM/SIGHUP handlers that kill the running worker's
- * process group, remove every cgroup still registered, then die of the same
- * signal; also registers the same cleanup with atexit().
+ * Installs SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGABRT handlers that kill the
+ * running worker's process group, remove every cgroup still registered,
+ * then die of the same signal; also registers the same cleanup with
+ * atexit().
  */
 void throttle_install_cleanup(void);
 
