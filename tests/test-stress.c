@@ -86,7 +86,7 @@ static void random_waits(uint64_t *rng, int n)
 
     if (start + len > n)
         len = n - start;
-    switch (rng_next(rng) % 4) {
+    switch (rng_next(rng) % 5) {
     case 0: {
         void *out;
 
@@ -113,6 +113,29 @@ static void random_waits(uint64_t *rng, int n)
             yielded++;
         ASSERT_TRUE(st == LP_EOF || st == LP_ETIMEDOUT);
         ASSERT_LE(yielded, len);
+        lp_as_completed_destroy(it);
+        break;
+    }
+    case 3: {
+        /* Duplicates, in both lp_wait and as_completed. */
+        lp_future *dup[64];
+        lp_as_completed *it = NULL;
+        lp_future *f;
+        size_t distinct = 0, total = 0;
+
+        for (int i = 0; i < len; i++)
+            dup[i] = futures[start + (int)(rng_next(rng) % (uint64_t)len)];
+        st =
+            lp_wait(dup, (size_t)len, LP_ALL_COMPLETED, timeout, done, &n_done);
+        ASSERT_TRUE(st == LP_OK || st == LP_ETIMEDOUT);
+        ASSERT_OK(lp_as_completed_create(dup, (size_t)len, timeout, &it));
+        distinct = lp_as_completed_unfinished(it, &total);
+        ASSERT_EQ(distinct, total);
+        ASSERT_LE(total, (size_t)len);
+        while ((st = lp_as_completed_next(it, &f)) == LP_OK)
+            distinct--;
+        ASSERT_TRUE(st == LP_EOF || st == LP_ETIMEDOUT);
+        ASSERT_EQ(distinct, lp_as_completed_unfinished(it, NULL));
         lp_as_completed_destroy(it);
         break;
     }
@@ -157,7 +180,7 @@ static int run_batch(uint64_t *rng, int n, int round)
             if (lp_future_cancel(futures[victim]))
                 cancel_ok[victim] = true;
         }
-        if (rng_next(rng) % 512 == 0)
+        if (rng_next(rng) % 1024 == 0)
             random_waits(rng, i + 1);
     }
     if (cancel_all)
