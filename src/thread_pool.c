@@ -617,7 +617,10 @@ static lp_status new_item(const struct lp__task_spec *spec, lp_future **out)
         item->arg_free = spec->arg_free;
         f->result_free = spec->result_free;
     }
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    /* The caller's reference and the pool's. Nobody else sees `f` yet, so
+     * a plain store: a locked add would wait for the stores to the fresh
+     * (cache-missing) object to drain first. */
+    atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
     *out = f;
     return LP_OK;
 }
