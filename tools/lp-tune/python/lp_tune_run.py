@@ -6,7 +6,8 @@
 # ms so that the CPU quota is fresh, then runs PROGRAM.py as __main__ with
 # argv URL N. The program itself times its handler and prints the result;
 # then this process exits at once, skipping the interpreter's teardown
-# (slow under a 128 MB CPU share, and not part of any invocation).
+# (slow under a 128 MB CPU share, and not part of any invocation), with
+# status 1 if a task failed in a thread or a child process.
 import os
 import runpy
 import sys
@@ -17,6 +18,30 @@ import multiprocessing  # noqa: F401
 import threading  # noqa: F401
 import urllib.request  # noqa: F401
 
+# A request that fails in a thread or a child process does not stop the
+# seeds' handlers; count such failures so that lp-tune reports the run as
+# failed instead of timing a handler that did not do its work.
+failures = []
+_thread_hook = threading.excepthook
+
+
+def _count_thread_failure(args):
+    failures.append(args.exc_type)
+    _thread_hook(args)
+
+
+_process_join = multiprocessing.Process.join
+
+
+def _join_and_check(self, *args, **kwargs):
+    _process_join(self, *args, **kwargs)
+    if self.exitcode not in (0, None):
+        failures.append(self.exitcode)
+
+
+threading.excepthook = _count_thread_failure
+multiprocessing.Process.join = _join_and_check
+
 settle_ms = int(sys.argv[1])
 program = sys.argv[2]
 sys.argv = [program] + sys.argv[3:]
@@ -26,4 +51,7 @@ if settle_ms > 0:
     time.sleep(settle_ms / 1000.0)
 runpy.run_path(program, run_name="__main__")
 sys.stdout.flush()
-os._exit(0)
+if failures:
+    sys.stderr.write("lp-tune: %d task(s) failed\n" % len(failures))
+    sys.stderr.flush()
+os._exit(1 if failures else 0)
