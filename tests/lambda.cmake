@@ -13,7 +13,7 @@ endforeach()
 # binary (not a test): build-fuzz/tests/fuzz-runtime-next tests/fuzz/corpus/runtime-next
 lp_add_test(fuzz-runtime-next-replay
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-runtime-next.c
-          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lambda-replay.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay.c
   ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/runtime-next
   TIMEOUT 60 LABELS "lambda;fuzz")
 if(CMAKE_C_COMPILER_ID MATCHES "Clang")
@@ -56,7 +56,7 @@ set_tests_properties(lambda-package PROPERTIES LABELS "lambda;emulator"
 # libcurl): each stored input once; libFuzzer binary with clang.
 lp_add_test(fuzz-runtime-wire-replay
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-runtime-wire.c
-          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lambda-replay.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay.c
           ${CMAKE_CURRENT_SOURCE_DIR}/lambda-stub.c
   ARGS -whole ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/runtime-wire
   TIMEOUT 60 LABELS "lambda;fuzz")

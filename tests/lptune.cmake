@@ -20,7 +20,7 @@ endforeach()
 if(TARGET lp_tune_core)
   lp_add_test(fuzz-lptune-replay
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-lptune.c
-            ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/frame-replay.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay.c
     ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/lptune
     LIBS lp_tune_core TIMEOUT 60 LABELS "lptune;fuzz")
   if(CMAKE_C_COMPILER_ID MATCHES "Clang")

@@ -11,7 +11,7 @@ endforeach()
 
 lp_add_test(fuzz-frame-replay
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-frame.c
-          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/frame-replay.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay.c
   ARGS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/frame
   TIMEOUT 60 LABELS "process;fuzz")
 if(CMAKE_C_COMPILER_ID MATCHES "Clang")

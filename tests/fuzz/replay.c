@@ -1,7 +1,9 @@
 /*
- * Replays the frame fuzz corpus without libFuzzer, so `make test` covers
- * every stored input in all three trees: each file of the directory given,
- * and every prefix of it (a cut-off stream is what a dying worker leaves).
+ * The one replay driver for every fuzz target (tests/fuzz/fuzz-*.c): replays
+ * a corpus without libFuzzer, so `make test` covers every stored input in all
+ * three trees: each file of the directories given and every prefix of it
+ * (cut-off input is what a dropped connection or a dying worker leaves), or
+ * with -whole first, each file only (for slow targets).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int whole_only;
 
 static int replay_file(const char *path)
 {
@@ -28,7 +32,7 @@ static int replay_file(const char *path)
         return 1;
     }
     fclose(f);
-    for (long cut = 0; cut <= n; cut++) {
+    for (long cut = whole_only ? n : 0; cut <= n; cut++) {
         /* A fresh copy per run so ASan sees reads past the end. */
         uint8_t *copy = malloc((size_t)cut + 1);
         if (copy == NULL)
@@ -46,7 +50,12 @@ int main(int argc, char **argv)
     int files = 0;
 
     for (int i = 1; i < argc; i++) {
-        DIR *d = opendir(argv[i]);
+        DIR *d;
+        if (strcmp(argv[i], "-whole") == 0) {
+            whole_only = 1;
+            continue;
+        }
+        d = opendir(argv[i]);
         struct dirent *e;
         if (d == NULL) {
             perror(argv[i]);
@@ -63,6 +72,7 @@ int main(int argc, char **argv)
         }
         closedir(d);
     }
-    printf("replayed %d corpus files (every prefix of each)\n", files);
+    printf("replayed %d corpus files (%s)\n", files,
+           whole_only ? "whole files" : "every prefix of each");
     return files > 0 ? 0 : 1;
 }
