@@ -404,16 +404,31 @@ static void write_worker(struct pp_worker *w)
 
 /* ---- the manager thread -------------------------------------------------- */
 
+/*
+ * Tasks a worker may be sent ahead. While a worker is still starting, only
+ * one: a second task queued behind a busy worker would wait for it although
+ * the starting worker is about to be free (3 blocking tasks on 3 new
+ * workers must run side by side).
+ */
+static unsigned inflight_limit(const struct process_pool *p)
+{
+    for (int i = 0; i < p->max_workers; i++) {
+        if (p->w[i].state == SLOT_STARTING)
+            return 1;
+    }
+    return p->max_inflight;
+}
+
 static struct pp_worker *pick_worker(struct process_pool *p)
 {
-    unsigned max = p->cfg.max_tasks_per_child;
+    unsigned max = p->cfg.max_tasks_per_child, limit = inflight_limit(p);
     struct pp_worker *best = NULL;
 
     for (int i = 0; i < p->max_workers; i++) {
         struct pp_worker *w = &p->w[i];
 
-        if (w->state != SLOT_READY || w->exited ||
-            w->inflight >= p->max_inflight || (max > 0 && w->sent >= max))
+        if (w->state != SLOT_READY || w->exited || w->inflight >= limit ||
+            (max > 0 && w->sent >= max))
             continue;
         if (best == NULL || w->inflight < best->inflight)
             best = w;
@@ -424,13 +439,13 @@ static struct pp_worker *pick_worker(struct process_pool *p)
 static unsigned free_slots(struct process_pool *p)
 {
     unsigned max = p->cfg.max_tasks_per_child, room = 0;
+    unsigned limit = inflight_limit(p);
 
     for (int i = 0; i < p->max_workers; i++) {
         struct pp_worker *w = &p->w[i];
-        unsigned r = p->max_inflight - w->inflight;
+        unsigned r = limit - w->inflight;
 
-        if (w->state != SLOT_READY || w->exited ||
-            w->inflight >= p->max_inflight)
+        if (w->state != SLOT_READY || w->exited || w->inflight >= limit)
             continue;
         if (max > 0)
             r = w->sent >= max ? 0 : r < max - w->sent ? r : max - w->sent;

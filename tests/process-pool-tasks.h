@@ -111,6 +111,24 @@ static __attribute__((unused)) void task_sleep_ms(lp_task *task, const void *in,
     reply_str(task, "slept");
 }
 
+/* Input: an int64_t of milliseconds; sleeps, then replies with its pid. */
+static __attribute__((unused)) void task_sleep_pid(lp_task *task,
+                                                   const void *in, size_t len)
+{
+    int64_t ms = 0;
+    struct timespec ts;
+    char buf[32];
+
+    if (len == sizeof(ms))
+        memcpy(&ms, in, sizeof(ms));
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000;
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    snprintf(buf, sizeof(buf), "%ld", (long)getpid());
+    reply_str(task, buf);
+}
+
 /* Input: decimal size; replies with the status of lp_task_reply for it. */
 static __attribute__((unused)) void task_big_reply(lp_task *task,
                                                    const void *in, size_t len)

@@ -153,6 +153,32 @@ TEST(task_failure_keeps_worker)
     lp_executor_destroy(ex);
 }
 
+/*
+ * Seed 000's shape: 3 blocking tasks on a fresh pool of 3 run in 3 workers,
+ * not two of them queued behind one worker while another is still starting.
+ */
+TEST(blocking_tasks_spread_over_new_workers)
+{
+    lp_executor *ex = make_pool(3, 0);
+    int64_t ms = 500;
+    lp_future *fs[3];
+    char pids[3][32];
+    void *r;
+
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_pid, &ms, sizeof(ms),
+                                           &fs[i]));
+    for (int i = 0; i < 3; i++) {
+        ASSERT_OK(lp_future_result(fs[i], 30000, &r));
+        snprintf(pids[i], sizeof(pids[i]), "%s", (char *)((lp_bytes *)r)->data);
+        lp_future_release(fs[i]);
+    }
+    ASSERT_TRUE(strcmp(pids[0], pids[1]) != 0);
+    ASSERT_TRUE(strcmp(pids[0], pids[2]) != 0);
+    ASSERT_TRUE(strcmp(pids[1], pids[2]) != 0);
+    lp_executor_destroy(ex);
+}
+
 TEST(no_reply_gives_empty_result)
 {
     lp_executor *ex = make_pool(1, 0);
