@@ -129,6 +129,34 @@ static void collect_futures(struct run_state *rs, lp_future **fs, int n)
         lp_future_release(fs[i]);
     }
 }
+
+/* Submits one of a run's tasks: all the pool modes differ in. */
+typedef lp_status (*submit_fn)(lp_executor *ex, struct run_state *rs,
+                               lp_future **out);
+
+/*
+ * Runs `tasks` tasks on `ex`: submits them all, then waits for each,
+ * counting failures (one that could not be submitted, and every one after
+ * it, counts as failed). Destroys `ex` and frees `fs`.
+ */
+static void run_on_pool(struct run_state *rs, lp_executor *ex, lp_future **fs,
+                        int tasks, submit_fn submit)
+{
+    lp_status st = LP_OK;
+    int n = 0;
+
+    for (; n < tasks; n++) {
+        st = submit(ex, rs, &fs[n]);
+        if (st != LP_OK) {
+            record_failure(rs, lp_status_str(st));
+            break;
+        }
+    }
+    collect_futures(rs, fs, n);
+    atomic_fetch_add(&rs->failed, tasks - n - (st != LP_OK ? 1 : 0));
+    lp_executor_destroy(ex);
+    free(fs);
+}
 #endif
 
 #ifdef LP_TUNE_HAVE_HTTP
@@ -166,13 +194,18 @@ static void *pool_task(void *arg, lp_task *task)
     return NULL;
 }
 
+static lp_status submit_thread_task(lp_executor *ex, struct run_state *rs,
+                                    lp_future **out)
+{
+    return lp_executor_submit(ex, pool_task, rs, out);
+}
+
 static int run_thread_pool(struct run_state *rs, int tasks, int workers)
 {
     lp_thread_pool_options opts = LP_THREAD_POOL_OPTIONS_INIT;
     lp_future **fs = calloc((size_t)tasks, sizeof(*fs));
     lp_executor *ex = NULL;
     lp_status st;
-    int n = 0;
 
     opts.max_workers = workers > 0 ? workers : tasks;
     opts.stack_size = TASK_STACK_SIZE;
@@ -182,17 +215,7 @@ static int run_thread_pool(struct run_state *rs, int tasks, int workers)
         free(fs);
         return -1;
     }
-    for (; n < tasks; n++) {
-        st = lp_executor_submit(ex, pool_task, rs, &fs[n]);
-        if (st != LP_OK) {
-            record_failure(rs, lp_status_str(st));
-            break;
-        }
-    }
-    collect_futures(rs, fs, n);
-    atomic_fetch_add(&rs->failed, tasks - n - (st != LP_OK ? 1 : 0));
-    lp_executor_destroy(ex);
-    free(fs);
+    run_on_pool(rs, ex, fs, tasks, submit_thread_task);
     return 0;
 }
 #endif
@@ -211,13 +234,19 @@ static void process_pool_task(lp_task *task, const void *in, size_t len)
         lp_task_fail(task, 1, 0, "%s", err);
 }
 
+static lp_status submit_process_task(lp_executor *ex, struct run_state *rs,
+                                     lp_future **out)
+{
+    (void)rs; /* workers read pool_workload */
+    return lp_executor_submit_bytes(ex, process_pool_task, NULL, 0, out);
+}
+
 static int run_process_pool(struct run_state *rs, int tasks, int workers)
 {
     lp_process_pool_options opts = LP_PROCESS_POOL_OPTIONS_INIT;
     lp_future **fs = calloc((size_t)tasks, sizeof(*fs));
     lp_executor *ex = NULL;
     lp_status st;
-    int n = 0;
 
     pool_workload = rs->w;
     opts.max_workers = workers > 0 ? workers : tasks;
@@ -233,18 +262,7 @@ static int run_process_pool(struct run_state *rs, int tasks, int workers)
         free(fs);
         return -1;
     }
-    for (; n < tasks; n++) {
-        /* A one-byte input: the pool rejected empty frames when written. */
-        st = lp_executor_submit_bytes(ex, process_pool_task, "t", 1, &fs[n]);
-        if (st != LP_OK) {
-            record_failure(rs, lp_status_str(st));
-            break;
-        }
-    }
-    collect_futures(rs, fs, n);
-    atomic_fetch_add(&rs->failed, tasks - n - (st != LP_OK ? 1 : 0));
-    lp_executor_destroy(ex);
-    free(fs);
+    run_on_pool(rs, ex, fs, tasks, submit_process_task);
     return 0;
 }
 #endif
