@@ -18,7 +18,11 @@
  * `work_event` (an eventcount: waking one costs the waker a futex call and
  * no lock). Waking a parked thread costs 30-100 us, a spinning one catches
  * the next submit in well under one. The budget doubles when spinning found
- * work and halves when it did not, so an idle pool soon burns no CPU.
+ * work and halves when it did not, so an idle pool soon burns no CPU. At
+ * most CPUs - 1 workers spin, so spinners never crowd out the submitting
+ * thread, and only one wake-up is in flight at a time (`waking`): a woken
+ * thread takes tens of microseconds to run, and every submit meanwhile
+ * would otherwise pay a futex call for the same sleeper.
  *
  * Lost wake-ups are excluded Dekker-style: a submitter pushes (seq_cst) and
  * then reads the event's waiters and `spinning`; a worker announces itself
