@@ -26,7 +26,9 @@ listing=$("$fn/lib/$loader" --list --library-path "$fn/lib" "$fn/bin/$name")
 echo "$listing" | sed 's/^/  /'
 outside=$(echo "$listing" | grep '=>' | grep -v "=> $fn/lib/" || true)
 [ -z "$outside" ] || fail "libraries resolved outside the zip: $outside"
-echo "$listing" | grep -q 'not found' && fail "unresolved libraries"
+# (Here-strings, not `echo | grep -q`: grep -q exits at its first match, and
+# under pipefail the echo's SIGPIPE would fail the check at random.)
+grep -q 'not found' <<<"$listing" && fail "unresolved libraries"
 # ldd itself, with only the zip's lib/ on the path, agrees (the interpreter
 # line names the system loader: the bootstrap does not use it).
 outside=$(LD_LIBRARY_PATH="$fn/lib" ldd "$fn/bin/$name" | grep '=>' | grep -v "=> $fn/lib/" || true)
@@ -44,6 +46,6 @@ echo "ldd/readelf: everything needed is inside the zip ($(ls "$fn/lib" | wc -l) 
 # 4. It runs: the unpacked directory through the emulator.
 out=$(node "$invoke" -e '{"mode":"threads","delay_ms":50}' -n 3 "$fn")
 echo "$out"
-echo "$out" | grep -q '^invocations: 3 ok: 3 errors: 0$' || fail "emulator run"
-echo "$out" | grep -q '\\"completed\\":3' || fail "unexpected reply"
+grep -q '^invocations: 3 ok: 3 errors: 0$' <<<"$out" || fail "emulator run"
+grep -q '\\"completed\\":3' <<<"$out" || fail "unexpected reply"
 echo "package test: ok"
