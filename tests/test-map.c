@@ -169,7 +169,8 @@ static void *task_slow_item(void *arg, lp_task *task)
     return arg;
 }
 
-static void map_timeout_case(bool use_deadline)
+/* Returns how long the next() past the limit took (0 when immediate). */
+static int64_t map_timeout_case(bool use_deadline)
 {
     lp_executor *ex = pool_new(1);
     struct gate g;
@@ -180,7 +181,7 @@ static void map_timeout_case(bool use_deadline)
     lp_map_options o = LP_MAP_OPTIONS_INIT;
     lp_map *m = NULL;
     void *r;
-    int64_t t0;
+    int64_t t0, waited;
 
     gate_init(&g);
     atomic_init(&ran, 0);
@@ -209,7 +210,7 @@ static void map_timeout_case(bool use_deadline)
      * limit would wait another 300 ms. */
     t0 = lp_test_now_ms();
     ASSERT_STATUS(LP_ETIMEDOUT, lp_map_next(m, &r));
-    ASSERT_LE(lp_test_now_ms() - t0, 250);
+    waited = lp_test_now_ms() - t0;
     ASSERT_NULL(r);
     ASSERT_STATUS(LP_EOF, lp_map_next(m, &r));
     gate_open(&g);
@@ -220,16 +221,34 @@ static void map_timeout_case(bool use_deadline)
     lp_map_destroy(m);
     lp_executor_destroy(ex);
     gate_destroy(&g);
+    return waited;
+}
+
+/* The timeout must come at once (a restarted limit would take 300 ms), but a
+ * stall of this machine can delay any call by a few hundred ms: the whole
+ * case is run again then (three times at most), each run checked in full. */
+static void map_timeout_case_timed(bool use_deadline)
+{
+    int64_t waited;
+
+    for (int attempt = 1;; attempt++) {
+        waited = map_timeout_case(use_deadline);
+        if (waited <= 250 || attempt == 3)
+            break;
+        printf("# attempt %d: the timeout took %" PRId64 " ms\n", attempt,
+               waited);
+    }
+    ASSERT_LE(waited, 250);
 }
 
 TEST(item20_map_timeout_then_cancel)
 {
-    map_timeout_case(false);
+    map_timeout_case_timed(false);
 }
 
 TEST(item20_map_deadline_then_cancel)
 {
-    map_timeout_case(true);
+    map_timeout_case_timed(true);
 }
 
 /* Item 20: with both a timeout and a deadline, the earlier one applies. */
