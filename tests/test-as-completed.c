@@ -122,12 +122,13 @@ TEST(item16_correct_timeout_numbers)
     release_all(fs, 4);
 }
 
-TEST(item16_timeout_measured_from_create)
+/* Returns the longest the next() past the limit took (0 when immediate). */
+static int64_t timeout_from_create_case(void)
 {
     lp_future *fs[2] = { future_pending(), future_done(NULL) };
     lp_as_completed *it = NULL;
     lp_future *f;
-    int64_t t0;
+    int64_t t0, waited;
 
     ASSERT_OK(
         lp_as_completed_create_until(fs, 2, lp_deadline_after_ms(500), &it));
@@ -139,7 +140,7 @@ TEST(item16_timeout_measured_from_create)
      * (a restarted limit would wait 500 ms here). */
     t0 = lp_test_now_ms();
     ASSERT_STATUS(LP_ETIMEDOUT, lp_as_completed_next(it, &f));
-    ASSERT_LE(lp_test_now_ms() - t0, 400);
+    waited = lp_test_now_ms() - t0;
     lp_as_completed_destroy(it);
     release_all(fs, 2);
 
@@ -150,9 +151,28 @@ TEST(item16_timeout_measured_from_create)
     lp_test_sleep_ms(550);
     t0 = lp_test_now_ms();
     ASSERT_STATUS(LP_ETIMEDOUT, lp_as_completed_next(it, &f));
-    ASSERT_LE(lp_test_now_ms() - t0, 400);
+    t0 = lp_test_now_ms() - t0;
+    if (t0 > waited)
+        waited = t0;
     lp_as_completed_destroy(it);
     release_all(fs, 2);
+    return waited;
+}
+
+/* A stall of this machine can delay any call by a few hundred ms: the case
+ * is run again then (three times at most), each run checked in full. */
+TEST(item16_timeout_measured_from_create)
+{
+    int64_t waited;
+
+    for (int attempt = 1;; attempt++) {
+        waited = timeout_from_create_case();
+        if (waited <= 400 || attempt == 3)
+            break;
+        printf("# attempt %d: the timeout took %" PRId64 " ms\n", attempt,
+               waited);
+    }
+    ASSERT_LE(waited, 400);
 }
 
 TEST(item16_timeout_zero_yields_done_then_times_out)
