@@ -120,10 +120,19 @@ TEST(sleep_modes_overlap)
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
         if (!tune_mode_available(modes[i]))
             continue;
-        ASSERT_EQ(modes_run(modes[i], &w, 8, 0, &res), 0);
-        ASSERT_EQ(res.ok, 8);
+        /* Starting 8 threads or processes can stall for hundreds of ms on
+         * a loaded machine: a slow run is made again (three times at
+         * most); every run must be complete. */
+        for (int attempt = 1;; attempt++) {
+            ASSERT_EQ(modes_run(modes[i], &w, 8, 0, &res), 0);
+            ASSERT_EQ(res.ok, 8);
+            ASSERT_TRUE(res.elapsed_ms >= 100);
+            if (res.elapsed_ms < 700 || attempt == 3)
+                break;
+            printf("# mode %d, attempt %d: %.0f ms\n", (int)modes[i], attempt,
+                   res.elapsed_ms);
+        }
         /* 8 x 100 ms side by side: well under the 800 ms of one by one. */
-        ASSERT_TRUE(res.elapsed_ms >= 100);
         ASSERT_TRUE(res.elapsed_ms < 700);
     }
 }
