@@ -358,7 +358,7 @@ TEST(shutdown_cancel_futures)
 {
     enum { N = 20 };
     lp_executor *ex = make_pool(1, 0);
-    int64_t ms = 100;
+    int64_t ms = 250; /* 5 would finish only if this thread stalled 750 ms */
     lp_future *f[N];
     int cancelled = 0, ok = 0;
     void *r;
