@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # HTTP fan-out: N requests to the loopback delay server (tools/delay-server,
-# a separate process) that each answer after DELAY ms, all at once, four
+# a separate process) that each answer after DELAY ms, all at once, five
 # ways measured in this run (bench/http/):
 #   event loop          one lp_http_client thread (curl multi), futures,
 #                       all N in flight (and again with the default cap of
 #                       1024 in flight, shown without ratios)
+#   libcurl + libuv     libcurl's multi_socket interface on a libuv loop
+#                       (uv_poll + uv_timer, one multi handle), the usual
+#                       way to run libcurl on an event loop (bench-http-uv;
+#                       left out when libuv was not found at build time)
 #   thread pool         lambdapool thread pool, blocking lp_http_get per task
 #   thread per request  one pthread per request, blocking lp_http_get
 #   Python threads      one threading.Thread per request, urllib.request
@@ -38,6 +42,7 @@ WORKERS=${LP_BENCH_HTTP_WORKERS:-1000}
 REPEAT=${LP_BENCH_HTTP_REPEAT:-${LP_BENCH_REPEAT:-3}}
 RUN_TIMEOUT=180
 C="$build/bench/http/bench-http"
+UV="$build/bench/http/bench-http-uv"
 SERVER="$build/tools/delay-server/lp-delay-server"
 
 for f in "$C" "$SERVER"; do
@@ -47,10 +52,11 @@ for f in "$C" "$SERVER"; do
     fi
 done
 
-peers=(loop loopcap pool thread python)
+peers=(loop loopcap uv pool thread python)
 declare -A label=(
     [loop]="event loop (lp_http_client)"
     [loopcap]="event loop, 1024 in flight"
+    [uv]="libcurl multi + libuv"
     [pool]="thread pool, lp_http_get"
     [thread]="thread per request"
     [python]="Python threads, urllib"
@@ -83,14 +89,20 @@ fi
 declare -A cmd=(
     [loop]="$C event-loop"
     [loopcap]="env LP_BENCH_HTTP_MAX_CONCURRENT=1024 $C event-loop"
+    [uv]="$UV"
     [pool]="$C thread-pool"
     [thread]="$C thread-per-request"
     [python]="python3 bench/http/bench_http.py"
 )
 
 measure() { # PEER N [TAG]: keeps the lowest of each figure over REPEAT runs
-    local peer=$1 n=$2 tag=${3:-$2} out k v key
-    for _ in $(seq "$REPEAT"); do
+    local peer=$1 n=$2 tag=${3:-$2} out k v key runs=$REPEAT
+    # One multi handle with N transfers costs O(N^2) in libcurl 7.88 (see
+    # src/http_shard.c): one run of the libuv peer for large N (~18 s).
+    if [ "$peer" = uv ] && [ "$n" -gt 2000 ]; then
+        runs=1
+    fi
+    for _ in $(seq "$runs"); do
         # shellcheck disable=SC2086
         if ! out=$(timeout "$RUN_TIMEOUT" ${cmd[$peer]} "$n" "$DELAY" \
             "$port" "$WORKERS" 2>&1); then
@@ -141,7 +153,18 @@ echo
 echo "== HTTP fan-out: N GETs at once to the loopback delay server (port $port),"
 echo "   each answered after $DELAY ms; thread pool of min(N, $WORKERS) workers;"
 echo "   lowest of $REPEAT runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-command -v python3 >/dev/null || peers=(loop loopcap pool thread)
+have=()
+for p in "${peers[@]}"; do
+    if [ "$p" = python ] && ! command -v python3 >/dev/null; then
+        continue
+    fi
+    if [ "$p" = uv ] && [ ! -x "$UV" ]; then
+        echo "   (libcurl + libuv peer not built: no libuv at build time)"
+        continue
+    fi
+    have+=("$p")
+done
+peers=("${have[@]}")
 for n in $SIZES; do
     for p in "${peers[@]}"; do
         measure "$p" "$n"
@@ -153,7 +176,7 @@ for n in $SIZES; do
             "${fig[$p $n wall_x]:-failed}" "${fig[$p $n cpu_ms]:-failed}" \
             "${fig[$p $n rss_kib]:-failed}"
     done
-    for p in pool thread python; do
+    for p in uv pool thread python; do
         ratio "cpu event loop vs ${label[$p]} (N=$n)" "$p" "$n" cpu_ms
         ratio "wall event loop vs ${label[$p]} (N=$n)" "$p" "$n" wall_x
         ratio "peak RSS event loop vs ${label[$p]} (N=$n)" "$p" "$n" rss_kib
@@ -209,8 +232,10 @@ port=https://127.0.0.1:$(awk '$1 == "port" { print $2 }' "$tmp/port2")
 export LP_BENCH_HTTP_CA="$tmp/cert.pem"
 REPEAT=1
 cmd[loop]="env LP_BENCH_HTTP_MAX_PER_HOST=4 LP_BENCH_HTTP_MAX_STREAMS=1000 $C event-loop"
-https_peers=(loop thread python)
-command -v python3 >/dev/null || https_peers=(loop thread)
+https_peers=()
+for p in loop uv thread python; do
+    [[ " ${peers[*]} " == *" $p "* ]] && https_peers+=("$p")
+done
 for p in "${https_peers[@]}"; do
     measure "$p" "$https_n" "https$https_n"
 done
@@ -224,7 +249,7 @@ for p in "${https_peers[@]}"; do
         "${fig[$p https$https_n cpu_ms]:-failed}" \
         "${fig[$p https$https_n rss_kib]:-failed}"
 done
-for p in thread python; do
+for p in uv thread python; do
     ratio "cpu https event loop vs ${label[$p]} (N=$https_n)" "$p" \
         "https$https_n" cpu_ms
 done
