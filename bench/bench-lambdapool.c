@@ -153,6 +153,17 @@ static void bench_fanout(size_t n, long ms)
     printf("fanout_warm_x %.4f\n",
            (double)(bench_now_ns() - t0) / 1e6 / (double)ms);
     lp_executor_destroy(ex);
+
+    /* A pool whose workers were started ahead (a Lambda init phase). */
+    ex = make_pool((int)n);
+    t0 = bench_now_ns();
+    check(lp_thread_pool_prestart(ex, n), "prestart");
+    printf("prestart_ms %.4f\n", (double)(bench_now_ns() - t0) / 1e6);
+    t0 = bench_now_ns();
+    submit_and_collect(ex, n, sleep_task, arg);
+    printf("fanout_prestarted_x %.4f\n",
+           (double)(bench_now_ns() - t0) / 1e6 / (double)ms);
+    lp_executor_destroy(ex);
 }
 
 static void bench_idle(long ms)

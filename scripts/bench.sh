@@ -187,7 +187,8 @@ ratios wake-up wake.latency_median_us
 echo
 echo "== fan-out: N tasks sleeping $SLEEP_MS ms on max_workers = N, wall time in"
 echo "   units of $SLEEP_MS ms (1.00 is ideal). cold: a fresh pool, thread start"
-echo "   included; warm: a second batch on the same pool."
+echo "   included; warm: a second batch on the same pool; prestarted (lambdapool):"
+echo "   a fresh pool after lp_thread_pool_prestart(N), as a Lambda init phase would."
 for n in $FANOUT; do
     for p in "${peers[@]}"; do
         have "$p" || continue
@@ -199,6 +200,8 @@ for n in $FANOUT; do
         show "$p" "fan$n.fanout_cold_x" "x cold" \
             "   ${fig[$p fan$n.fanout_warm_x]:-?} x warm   (N = $n)"
     done
+    show lambdapool "fan$n.fanout_prestarted_x" "x prestarted" \
+        "   (prestart of $n workers took ${fig[lambdapool fan$n.prestart_ms]:-?} ms)"
     if have pthread; then
         for _ in $(seq "$REPEAT"); do
             measure pthread "fan$n." fanout "$n" "$SLEEP_MS"
@@ -255,6 +258,8 @@ target "fan-out $last_n x ${SLEEP_MS} ms on $last_n workers <= 1.10x (cold)" \
     "$(lp "fan$last_n.fanout_cold_x")" "<=" 1.10
 target "fan-out $last_n x ${SLEEP_MS} ms on $last_n workers <= 1.10x (warm)" \
     "$(lp "fan$last_n.fanout_warm_x")" "<=" 1.10
+target "fan-out $last_n x ${SLEEP_MS} ms on $last_n workers <= 1.10x (prestarted)" \
+    "$(lp "fan$last_n.fanout_prestarted_x")" "<=" 1.10
 target "peak RSS growth per idle worker <= 16 KiB" \
     "$(lp rss.rss_peak_kib_per_worker)" "<=" 16
 target "an idle pool burns no CPU (<= 1% of a core, in %)" \

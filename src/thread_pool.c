@@ -348,6 +348,22 @@ static const struct lp__executor_vtable thread_pool_vtable = {
     pool_destroy,  pool_stats,  pool_on_worker,
 };
 
+lp_status lp_thread_pool_prestart(lp_executor *ex, size_t n)
+{
+    if (ex == NULL || !lp__executor_usable(ex)) {
+        /* A pool from before a fork has no threads here: like submit. */
+        return ex != NULL && ex->magic == LP__EXECUTOR_MAGIC ? LP_ESHUTDOWN
+                                                             : LP_EINVAL;
+    }
+    if (ex->vt != &thread_pool_vtable)
+        return LP_EINVAL;
+    if (atomic_load(&pool_of(ex)->shutdown))
+        return LP_ESHUTDOWN;
+    if (atomic_load(&pool_of(ex)->broken))
+        return LP_EBROKEN;
+    return n == 0 ? LP_OK : lp__tp_prestart(pool_of(ex), n);
+}
+
 /* ---- create ---------------------------------------------------------- */
 
 static lp_status check_options(const lp_thread_pool_options *o)

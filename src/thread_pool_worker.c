@@ -21,6 +21,7 @@
  * re-reads the inbox before sleeping, and stops spinning before it looks at
  * the inbox (the worker's half of thread_pool.c's Dekker argument).
  */
+#include <errno.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -141,16 +142,30 @@ void lp__tp_dispose_list(lp_future *list, void (*dispose)(lp_future *f))
 static void *worker_main(void *arg);
 
 /*
- * Reserves up to `limit` new workers while waiting tasks outnumber idle and
- * starting ones (pool lock held); returns how many the caller must create.
+ * True when one more worker is called for (pool lock held): tasks waiting
+ * outnumber idle and starting workers, or prestart still asks for some. A
+ * shut-down pool starts none for prestart, so that once it is closed and
+ * drained the set of workers to join is final.
+ */
+static bool worker_wanted(struct thread_pool *pool)
+{
+    if (pool->prestart_left > 0 && !atomic_load(&pool->shutdown))
+        return true;
+    return pending_tasks(pool) > atomic_load(&pool->idle) + pool->starting;
+}
+
+/*
+ * Reserves up to `limit` new workers while worker_wanted (pool lock held);
+ * returns how many the caller must create.
  */
 size_t lp__tp_reserve_workers(struct thread_pool *pool, size_t limit)
 {
     size_t n = 0;
 
     while (n < limit && pool->nworkers < (size_t)pool->opts.max_workers &&
-           !atomic_load(&pool->broken) &&
-           pending_tasks(pool) > atomic_load(&pool->idle) + pool->starting) {
+           !atomic_load(&pool->broken) && worker_wanted(pool)) {
+        if (pool->prestart_left > 0)
+            pool->prestart_left--;
         pool->nworkers++;
         pool->starting++;
         n++;
@@ -252,6 +267,48 @@ lp_status lp__tp_create_worker(struct thread_pool *pool)
 
     create_workers(pool, more);
     return st;
+}
+
+/* True once prestart's workers were all started or given up (lock held). */
+static bool prestart_settled(struct thread_pool *pool)
+{
+    return pool->starting == 0 &&
+           (pool->prestart_left == 0 || atomic_load(&pool->shutdown) ||
+            atomic_load(&pool->broken));
+}
+
+lp_status lp__tp_prestart(struct thread_pool *pool, size_t n)
+{
+    size_t max = (size_t)pool->opts.max_workers, more, have;
+    bool settled = false;
+
+    if (n > max)
+        n = max;
+    lp__mutex_lock(&pool->lock);
+    if (n > pool->nworkers && n - pool->nworkers > pool->prestart_left)
+        pool->prestart_left = n - pool->nworkers;
+    more = lp__tp_reserve_workers(pool, SPAWN_FANOUT);
+    lp__mutex_unlock(&pool->lock);
+    create_workers(pool, more);
+    /* Each new worker starts up to SPAWN_FANOUT more (worker_started);
+     * thread creation takes tens of microseconds, so polling is cheap. */
+    while (!settled) {
+        lp__mutex_lock(&pool->lock);
+        settled = prestart_settled(pool);
+        have = pool->nworkers;
+        lp__mutex_unlock(&pool->lock);
+        if (!settled)
+            sched_yield();
+    }
+    if (atomic_load(&pool->shutdown))
+        return LP_ESHUTDOWN;
+    if (atomic_load(&pool->broken))
+        return LP_EBROKEN;
+    if (have < n) {
+        errno = EAGAIN;
+        return LP_ESYS;
+    }
+    return LP_OK;
 }
 
 /* ---- looking for work ------------------------------------------------ */

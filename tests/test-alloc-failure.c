@@ -272,6 +272,25 @@ static lp_status body_count(lp_executor *ex, void *arg)
     return st;
 }
 
+/* A worker prestart could not create is reported, not waited for; the
+ * pool stays usable and a later prestart creates it. */
+TEST(alloc_thread_pool_prestart)
+{
+    lp_executor *ex = pool_new(2);
+    lp_status st;
+
+    lp__alloc_fail_after(0); /* the worker's slot */
+    errno = 0;
+    st = lp_thread_pool_prestart(ex, 1);
+    lp__alloc_fail_after(-1);
+    ASSERT_STATUS(LP_ESYS, st);
+    ASSERT_EQ(EAGAIN, errno);
+    ASSERT_EQ(0, stats_of(ex).workers);
+    ASSERT_OK(lp_thread_pool_prestart(ex, 2));
+    ASSERT_EQ(2, stats_of(ex).workers);
+    lp_executor_destroy(ex);
+}
+
 TEST(alloc_thread_pool_run)
 {
     atomic_int count;

@@ -269,6 +269,19 @@ typedef struct lp_thread_pool_options {
 LP_EXTERN lp_status lp_thread_pool_create(const lp_thread_pool_options *opts,
                                           lp_executor **out);
 
+/*
+ * Starts workers now, until `n` exist (at most max_workers), instead of
+ * lazily at submit. Creating a thread costs tens of microseconds; a Lambda
+ * function that fans out to many workers pays that once, in its init phase,
+ * rather than in its first invocation. New threads start more threads (a
+ * tree), and the call returns once all exist; their initializers may still
+ * be running. Workers already there count; n = 0 does nothing. Returns
+ * LP_OK, LP_EINVAL (NULL, destroyed, or not a thread pool), LP_ESHUTDOWN
+ * (shut down, or created before a fork), LP_EBROKEN, or LP_ESYS with errno
+ * EAGAIN when the system refused some threads (those created stay).
+ */
+LP_EXTERN lp_status lp_thread_pool_prestart(lp_executor *ex, size_t n);
+
 /* ---- Scoped use: the counterpart of Python's `with Executor() as ex:` ---- */
 
 /*

@@ -80,6 +80,8 @@ struct thread_pool {
                                 none to come; idle workers may exit */
     size_t room_waiters;     /* guarded by lock */
     size_t starting;         /* guarded by lock: threads being created */
+    size_t prestart_left;    /* guarded by lock: workers prestart still
+                                asks for (lp_thread_pool_prestart) */
     struct worker **workers; /* guarded by lock; max_workers slots */
     size_t nworkers;         /* guarded by lock: started or starting */
     size_t nslots;           /* guarded by lock: workers[] entries used */
@@ -160,6 +162,13 @@ size_t lp__tp_reserve_workers(struct thread_pool *pool, size_t limit);
  * for; LP_OK, or why the thread could not be created.
  */
 lp_status lp__tp_create_worker(struct thread_pool *pool);
+
+/*
+ * Starts workers until `n` exist (at most max_workers), in the spawn tree;
+ * returns once their threads exist. LP_OK, LP_ESHUTDOWN, LP_EBROKEN, or
+ * LP_ESYS (errno EAGAIN) when the system refused some threads.
+ */
+lp_status lp__tp_prestart(struct thread_pool *pool, size_t n);
 
 /* Waits until no submit is between enter_submit and leave_submit. */
 void lp__tp_quiesce_submitters(struct thread_pool *pool);
