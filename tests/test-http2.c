@@ -71,20 +71,32 @@ static pid_t spawn(char *const argv[])
     return pid;
 }
 
-/* A port that was free a moment ago (nghttpd cannot report port 0's). */
-static int free_port(void)
+/*
+ * A port that was free a moment ago (nghttpd cannot report port 0's), taken
+ * below the kernel's ephemeral range (32768 and up by default), so that
+ * neither a port-0 listener nor an outgoing connection of a test running
+ * beside this one can take it before nghttpd binds it.
+ */
+static int free_port(int attempt)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     ASSERT_TRUE(fd >= 0);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
-    ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&a, &len));
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
+    for (int i = 0; i < 1000; i++) {
+        int p = 20000 + (int)(((unsigned)getpid() * 7919u +
+                               (unsigned)(attempt * 1000 + i) * 131u) %
+                              12000u);
+
+        a.sin_port = htons((uint16_t)p);
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            close(fd);
+            return p;
+        }
+    }
+    ASSERT_TRUE(!"no free port below 32000");
+    return -1;
 }
 
 static bool can_connect(int p)
@@ -112,9 +124,8 @@ static void write_file(const char *name, const char *data, size_t len)
     ASSERT_EQ(0, fclose(f));
 }
 
-static void stop_nghttpd(void)
+static void stop_server(void)
 {
-    char path[128];
     int status;
 
     if (server > 0) {
@@ -122,6 +133,13 @@ static void stop_nghttpd(void)
         waitpid(server, &status, 0);
         server = -1;
     }
+}
+
+static void stop_nghttpd(void)
+{
+    char path[128];
+
+    stop_server();
     snprintf(path, sizeof(path), "%s/hello.txt", docroot);
     unlink(path);
     snprintf(path, sizeof(path), "%s/big.bin", docroot);
@@ -175,17 +193,31 @@ static bool start_nghttpd(void)
     if (!make_certificate(openssl))
         return false;
     snprintf(key, sizeof(key), "%s/key.pem", docroot);
-    port = free_port();
-    snprintf(port_arg, sizeof(port_arg), "%d", port);
-    {
-        char *argv[] = { (char *)exe, "-a", "127.0.0.1", "-d", docroot,
-                         port_arg,    key,  cert,        NULL };
-        server = spawn(argv);
+    /* Another program may still bind the port first: nghttpd then exits,
+     * and another port is tried. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int status;
+
+        port = free_port(attempt);
+        snprintf(port_arg, sizeof(port_arg), "%d", port);
+        {
+            char *argv[] = { (char *)exe, "-a", "127.0.0.1", "-d", docroot,
+                             port_arg,    key,  cert,        NULL };
+            server = spawn(argv);
+        }
+        for (int i = 0; i < 1000 && !can_connect(port); i++) {
+            if (waitpid(server, &status, WNOHANG) == server) {
+                server = -1;
+                break;
+            }
+            lp_test_sleep_ms(10);
+        }
+        if (server > 0 && can_connect(port))
+            return true;
+        stop_server();
     }
-    for (int i = 0; i < 300 && !can_connect(port); i++)
-        lp_test_sleep_ms(10);
-    ASSERT_TRUE(can_connect(port));
-    return true;
+    ASSERT_TRUE(!"nghttpd did not start on any of 5 ports");
+    return false;
 }
 
 TEST(multiplexed_streams_on_one_connection)
