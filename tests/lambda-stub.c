@@ -695,6 +695,8 @@ int stub_dead_port(void)
         getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
         die("bind");
     port = ntohs(sa.sin_port);
-    close(fd); /* bound, never listened: connects are refused */
+    /* Bound, never listened: connects are refused. The socket stays open
+     * (for the life of the test) so that nobody else can bind the port and
+     * listen on it meanwhile. */
     return port;
 }
