@@ -184,8 +184,9 @@ static bool start_nghttpd(void)
 
     if (exe == NULL || openssl == NULL)
         return false;
-    snprintf(docroot, sizeof(docroot), "/tmp/lp-test-h2-%d", (int)getpid());
-    ASSERT_EQ(0, mkdir(docroot, 0700));
+    /* A fresh name: one left by a run that aborted stays behind. */
+    snprintf(docroot, sizeof(docroot), "/tmp/lp-test-h2-XXXXXX");
+    ASSERT_TRUE(mkdtemp(docroot) != NULL);
     atexit(stop_nghttpd);
     write_file("hello.txt", "hello h2\n", 9);
     memset(big, 'b', sizeof(big));
