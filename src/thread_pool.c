@@ -40,13 +40,20 @@ static atomic_uint pool_counter;
 
 /* ---- submit ---------------------------------------------------------- */
 
-static void push_inbox(struct thread_pool *pool, lp_future *f)
+/*
+ * Pushes `f`; true when the inbox was empty. Whoever drains the inbox takes
+ * every task in it, so a task pushed onto a non-empty inbox is picked up
+ * with the one before it, which its own submit already woke a worker for:
+ * only a push onto an empty inbox needs to look at the sleepers.
+ */
+static bool push_inbox(struct thread_pool *pool, lp_future *f)
 {
     lp_future *head = atomic_load_explicit(&pool->inbox, memory_order_relaxed);
 
     do {
         item_of(f)->next = head;
     } while (!atomic_compare_exchange_weak(&pool->inbox, &head, f));
+    return head == NULL;
 }
 
 static lp_status new_item(const struct lp__task_spec *spec, lp_future **out)
@@ -227,8 +234,8 @@ static lp_status pool_submit(lp_executor *ex, const struct lp__task_spec *spec,
     }
     st = claim_room(pool);
     if (st == LP_OK) {
-        push_inbox(pool, f);
-        wake_one_if_needed(pool);
+        if (push_inbox(pool, f))
+            wake_one_if_needed(pool);
         if (spawn_wanted(pool) > 0) {
             st = lp__tp_create_worker(pool);
             if (st != LP_OK && !unqueue_if_orphaned(pool, f))
