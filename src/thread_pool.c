@@ -13,7 +13,9 @@
  * wakes one only when nobody spins and no wake-up is already on its way.
  *
  * Lost wake-ups are excluded Dekker-style: a submitter pushes (seq_cst) and
- * then reads the event's waiters and `spinning`; a worker announces itself
+ * then, if the inbox was empty, reads the event's waiters and `spinning`
+ * (onto a non-empty inbox, the task rides with the one before it, whose
+ * submit did that); a worker announces itself
  * (lp__event_prepare, seq_cst) and then re-reads the inbox before sleeping,
  * and stops spinning before it looks at the inbox. Shutdown and breakage set
  * their flag and then wait for `submitting` to drain, while submit counts
