@@ -5,7 +5,12 @@
 # same loopback Runtime API stub, in the same run. Prints each figure, then
 #   ratio <what> vs bash+curl: <N>x      (N = bash's figure / ours)
 # Every figure is the lowest of LP_BENCH_REPEAT runs (3), each in a fresh
-# process. Sizes:
+# process. Reference lines (bench/lambda/bench-lambda-floor.c and
+# bench-lambda-curl-floor.c) show how much of each figure is the runtime's
+# own: a libc-only client on the same stub (the stub and loopback TCP alone),
+# an empty main linked with -lcurl (loading Debian's libcurl and the ~37
+# libraries it needs) and the least a libcurl client does before its first
+# GET next (that, plus curl_global_init and one GET). Sizes:
 #   LP_BENCH_LAMBDA_N       invocations per overhead run, ours (4000)
 #   LP_BENCH_LAMBDA_BASH_N  the same for bash + curl (100: ~10 ms each)
 #   LP_BENCH_LAMBDA_COLD    cold starts per peer (10)
@@ -71,13 +76,29 @@ measure "$REPEAT" "$drv" overhead "$N" "$ours"
 inv_ours=${low[per_invocation_us]} cpu_ours=${low[cpu_us_per_invocation]}
 measure "$REPEAT" "$drv" overhead "$BASH_N" "$bash_cmd"
 inv_bash=${low[per_invocation_us]} cpu_bash=${low[cpu_us_per_invocation]}
+floor=$build/bench/lambda/bench-lambda-floor
+inv_floor=
+if [ -x "$floor" ]; then
+    measure "$REPEAT" "$drv" overhead "$N" "$floor" loop
+    inv_floor=${low[per_invocation_us]} cpu_floor=${low[cpu_us_per_invocation]}
+fi
 printf '  %-34s %10s us/invocation (%s invocations)\n' "lambdapool lp_lambda_run" "$inv_ours" "$N"
 printf '  %-34s %10s us/invocation (%s invocations)\n' "bash + curl (AWS tutorial)" "$inv_bash" "$BASH_N"
+if [ -n "$inv_floor" ]; then
+    printf '  %-34s %10s us/invocation (reference: the stub and loopback TCP alone)\n' \
+        "libc-only client, same stub" "$inv_floor"
+    awk -v a="$inv_ours" -v b="$inv_floor" 'BEGIN {
+        printf "  %-34s %10.2f us/invocation (lp_lambda_run minus that)\n",
+            "the runtime'"'"'s own share", a - b }'
+fi
 ratio "lambda per-invocation overhead" "$inv_bash" "$inv_ours"
 echo "   CPU time of the bootstrap (and the processes it ran) per invocation,"
 echo "   which depends less on how busy the machine is than wall time:"
 printf '  %-34s %10s us CPU/invocation\n' "lambdapool lp_lambda_run" "$cpu_ours"
 printf '  %-34s %10s us CPU/invocation\n' "bash + curl (AWS tutorial)" "$cpu_bash"
+if [ -n "$inv_floor" ]; then
+    printf '  %-34s %10s us CPU/invocation (reference)\n' "libc-only client, same stub" "$cpu_floor"
+fi
 ratio "lambda CPU per invocation" "$cpu_bash" "$cpu_ours"
 
 echo
@@ -91,12 +112,23 @@ printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
     "lambdapool lp_lambda_run" "$cold_ours" "$ccpu_ours"
 printf '  %-34s %10s us   (CPU to the first answer: %s us)\n' \
     "bash + curl (AWS tutorial)" "$cold_bash" "$ccpu_bash"
-floor=$build/bench/lambda/bench-lambda-floor
 if [ -x "$floor" ]; then
     measure "$COLD" "$drv" coldstart "$floor"
-    cold_floor=${low[cold_start_us]}
     printf '  %-34s %10s us   (reference: exec + connect, no libcurl)\n' \
-        "libc-only client" "$cold_floor"
+        "libc-only client" "${low[cold_start_us]}"
+fi
+cfloor=$build/bench/lambda/bench-lambda-curl-floor
+if [ -x "$cfloor" ]; then
+    measure "$COLD" "$drv" coldstart "$cfloor"
+    printf '  %-34s %10s us   (reference: loading libcurl alone, then as above)\n' \
+        "empty main linked with -lcurl" "${low[cold_start_us]}"
+    measure "$COLD" "$drv" coldstart "$cfloor" get
+    cold_cmin=${low[cold_start_us]}
+    printf '  %-34s %10s us   (reference: + curl_global_init, one easy GET)\n' \
+        "least libcurl client" "$cold_cmin"
+    awk -v a="$cold_ours" -v b="$cold_cmin" 'BEGIN {
+        printf "  %-34s %10.1f us   (lp_lambda_run minus that)\n",
+            "the runtime'"'"'s own share", a - b }'
 fi
 ratio "lambda cold start" "$cold_bash" "$cold_ours"
 

@@ -177,6 +177,53 @@ bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
     return true;
 }
 
+lp_status lp__lambda_xray_cause_json(const char *error_type,
+                                     const char *message, const char *cwd,
+                                     char **out, size_t *out_len)
+{
+    char *type = NULL, *msg = NULL, *dir = NULL, *dump = NULL;
+    json_t *doc = NULL;
+    lp_status st = LP_ENOMEM;
+
+    *out = NULL;
+    *out_len = 0;
+    if (error_type == NULL || error_type[0] == '\0')
+        error_type = "Unhandled";
+    message = message ? message : "";
+    cwd = cwd ? cwd : "";
+    type = lp__lambda_utf8_sanitize(error_type, strlen(error_type));
+    msg = lp__lambda_utf8_sanitize(message, strlen(message));
+    dir = lp__lambda_utf8_sanitize(cwd, strlen(cwd));
+    if (type == NULL || msg == NULL || dir == NULL)
+        goto out_free;
+    doc =
+        json_pack("{s:s, s:[{s:s, s:s, s:[]}], s:[]}", "working_directory", dir,
+                  "exceptions", "type", type, "message", msg, "stack", "paths");
+    if (doc == NULL)
+        goto out_free;
+    dump = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (dump == NULL)
+        goto out_free;
+    st = LP_OK;
+    if (strlen(dump) > LP__LAMBDA_XRAY_CAUSE_MAX)
+        goto out_free; /* too large for a header: left out */
+    *out_len = strlen(dump);
+    *out = lp__malloc(*out_len + 1);
+    if (*out == NULL) {
+        st = LP_ENOMEM;
+        *out_len = 0;
+        goto out_free;
+    }
+    memcpy(*out, dump, *out_len + 1);
+out_free:
+    free(dump);
+    json_decref(doc);
+    lp__free(type);
+    lp__free(msg);
+    lp__free(dir);
+    return st;
+}
+
 /* Length of the valid UTF-8 sequence at s[0..n-1], or 0 (RFC 3629). */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)
 {

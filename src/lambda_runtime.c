@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal/alloc.h"
 #include "internal/clock.h"
@@ -140,12 +141,12 @@ static void fill_context(struct runtime *rt, const struct lp__lambda_headers *h,
  * connection the server closed), and returns the result.
  */
 static void post(struct lp__lambda_api *api, const char *path, const void *body,
-                 size_t len, const char *error_type,
+                 size_t len, const char *error_type, const char *xray_cause,
                  struct lp__lambda_result *res)
 {
-    lp__lambda_api_post(api, path, body, len, error_type, res);
+    lp__lambda_api_post(api, path, body, len, error_type, xray_cause, res);
     if (res->st == LP_EHTTP)
-        lp__lambda_api_post(api, path, body, len, error_type, res);
+        lp__lambda_api_post(api, path, body, len, error_type, xray_cause, res);
 }
 
 /*
@@ -165,7 +166,25 @@ static const char *header_safe(const char *type, char *buf, size_t cap)
 }
 
 /*
- * Posts an error document for `id` (or for init when id is NULL). Returns
+ * The X-Ray error cause for an invocation error (NULL when it cannot be
+ * built: the error document alone is then posted, as before).
+ */
+static char *xray_cause(const char *type, const char *message)
+{
+    char cwd[4096];
+    char *cause = NULL;
+    size_t len;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        cwd[0] = '\0';
+    if (lp__lambda_xray_cause_json(type, message, cwd, &cause, &len) != LP_OK)
+        return NULL;
+    return cause;
+}
+
+/*
+ * Posts an error document for `id` (or for init when id is NULL); an
+ * invocation's error also carries its X-Ray error cause. Returns
  * LP_OK when accepted or refused with a status the loop can go on after;
  * a fatal status otherwise.
  */
@@ -176,7 +195,7 @@ static lp_status post_error(struct lp__lambda_api *api, const char *id,
     struct lp__lambda_result res;
     char path[LP__LAMBDA_ID_MAX + 64];
     char type_buf[128];
-    char *doc;
+    char *doc, *cause = NULL;
     size_t len;
 
     type = header_safe(type, type_buf, sizeof(type_buf));
@@ -190,9 +209,12 @@ static lp_status post_error(struct lp__lambda_api *api, const char *id,
             "{\"errorMessage\":\"out of memory\",\"errorType\":"
             "\"Runtime.OutOfMemory\",\"stackTrace\":[]}";
         type = "Runtime.OutOfMemory";
-        post(api, path, fixed, sizeof(fixed) - 1, type, &res);
+        post(api, path, fixed, sizeof(fixed) - 1, type, NULL, &res);
     } else {
-        post(api, path, doc, len, type, &res);
+        if (id != NULL)
+            cause = xray_cause(type, message);
+        post(api, path, doc, len, type, cause, &res);
+        lp__free(cause);
         lp__free(doc);
     }
     if (accepted != NULL)
@@ -218,9 +240,9 @@ static lp_status post_outcome(struct lp__lambda_api *api, const char *id,
             inv->message ? inv->message : "out of memory", NULL);
     snprintf(path, sizeof(path), "/runtime/invocation/%s/response", id);
     if (inv->replied)
-        post(api, path, inv->reply, inv->reply_len, NULL, &res);
+        post(api, path, inv->reply, inv->reply_len, NULL, NULL, &res);
     else
-        post(api, path, "null", 4, NULL, &res);
+        post(api, path, "null", 4, NULL, NULL, &res);
     if (res.st == LP_OK && res.http_status == 202)
         return LP_OK;
     if (res.st != LP_OK) {

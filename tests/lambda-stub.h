@@ -48,6 +48,7 @@ struct stub_post {
     char response_mode[32];  /* Lambda-Runtime-Function-Response-Mode */
     char trailer_type[160];  /* the Error-Type trailer of a stream, or "" */
     char trailer_body[2048]; /* the Error-Body trailer (base64), or "" */
+    char xray_cause[1024];   /* Lambda-Runtime-Function-XRay-Error-Cause */
     char *body;
     size_t len;
     int status;   /* what the stub answered */

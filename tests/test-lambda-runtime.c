@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal/alloc.h"
+#include "internal/lambda_impl.h"
 #include "lambda-stub.h"
 #include "lp-test.h"
 
@@ -117,6 +118,7 @@ TEST(normal_invocations_and_context)
         ASSERT_STR_EQ(want, p->request_id);
         ASSERT_STR_EQ(ev[i].body, p->body);
         ASSERT_STR_EQ("", p->error_type);
+        ASSERT_STR_EQ("", p->xray_cause);
     }
     ASSERT_STR_EQ("req-4", seen.request_id);
     ASSERT_STR_EQ("arn:aws:lambda:us-east-1:123456789012:function:stub",
@@ -161,6 +163,76 @@ TEST(handler_error_keeps_loop_going)
     stub_destroy(s);
 }
 
+/* Fails with a message that needs escaping and is not ASCII. */
+static void failing_unicode(lp_lambda_invocation *inv,
+                            const lp_lambda_context *ctx, const char *event,
+                            size_t len, void *arg)
+{
+    (void)ctx, (void)event, (void)len, (void)arg;
+    lp_lambda_fail(inv, "Test.Xray", "line 1\nline \"2\" caf\xc3\xa9 \xff");
+}
+
+/* An invocation error carries the X-Ray error cause, as the Go runtime
+ * sends it; an init error does not (there is no trace to attach it to). */
+TEST(invocation_error_has_xray_cause)
+{
+    struct stub_event ev[1] = { { .body = "{}" } };
+    struct stub *s = stub_create(ev, 1);
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    const struct stub_post *p;
+    json_error_t err;
+    json_t *cause, *ex;
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 1;
+    ASSERT_OK(lp_lambda_run_with(failing_unicode, NULL, &o));
+    ASSERT_EQ(1, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('e', p->kind);
+    assert_error_doc(p, "Test.Xray");
+    /* One header line, ASCII only. */
+    for (const char *c = p->xray_cause; *c; c++)
+        ASSERT_TRUE(*c >= 0x20 && *c < 0x7f);
+    cause = json_loads(p->xray_cause, 0, &err);
+    ASSERT_TRUE(cause != NULL);
+    ASSERT_TRUE(json_is_string(json_object_get(cause, "working_directory")));
+    ASSERT_TRUE(
+        json_string_length(json_object_get(cause, "working_directory")) > 0);
+    ASSERT_TRUE(json_is_array(json_object_get(cause, "paths")));
+    ASSERT_EQ(1, json_array_size(json_object_get(cause, "exceptions")));
+    ex = json_array_get(json_object_get(cause, "exceptions"), 0);
+    ASSERT_STR_EQ("Test.Xray", json_string_value(json_object_get(ex, "type")));
+    ASSERT_STR_EQ("line 1\nline \"2\" caf\xc3\xa9 ?",
+                  json_string_value(json_object_get(ex, "message")));
+    ASSERT_TRUE(json_is_array(json_object_get(ex, "stack")));
+    json_decref(cause);
+    stub_destroy(s);
+}
+
+TEST(xray_cause_json)
+{
+    char *out;
+    size_t len;
+    char *big = malloc(LP__LAMBDA_XRAY_CAUSE_MAX + 1);
+
+    ASSERT_OK(lp__lambda_xray_cause_json(NULL, NULL, NULL, &out, &len));
+    ASSERT_STR_EQ("{\"working_directory\":\"\",\"exceptions\":[{\"type\":"
+                  "\"Unhandled\",\"message\":\"\",\"stack\":[]}],"
+                  "\"paths\":[]}",
+                  out);
+    ASSERT_EQ(strlen(out), len);
+    lp__free(out);
+    /* Too large for a header: left out, not an error. */
+    ASSERT_TRUE(big != NULL);
+    memset(big, 'x', LP__LAMBDA_XRAY_CAUSE_MAX);
+    big[LP__LAMBDA_XRAY_CAUSE_MAX] = '\0';
+    ASSERT_OK(lp__lambda_xray_cause_json("T", big, "/", &out, &len));
+    ASSERT_TRUE(out == NULL);
+    ASSERT_EQ(0, len);
+    free(big);
+}
+
 static void failing_init(lp_lambda_init *init, void *arg)
 {
     (void)arg;
@@ -187,6 +259,7 @@ TEST(init_error_is_posted)
     ASSERT_EQ('i', p->kind);
     assert_error_doc(p, "Runtime.ConfigInvalid");
     ASSERT_TRUE(strstr(p->body, "missing TABLE_NAME") != NULL);
+    ASSERT_STR_EQ("", p->xray_cause);
     /* The direct form, for a main() that fails before the loop. */
     ASSERT_OK(lp_lambda_report_init_error(stub_addr(s), NULL, "boom\xff"));
     p = stub_post_get(s, 1);

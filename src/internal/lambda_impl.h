@@ -68,6 +68,20 @@ bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
 lp_status lp__lambda_error_json(const char *error_type, const char *message,
                                 char **out, size_t *out_len);
 
+/*
+ * Builds the X-Ray error cause that goes with an invocation error in the
+ * Lambda-Runtime-Function-XRay-Error-Cause header, as the Go runtime sends
+ * it: {"working_directory":cwd,"exceptions":[{"type","message","stack":[]}],
+ * "paths":[]}, compact and ASCII-only (non-ASCII is \u-escaped, invalid
+ * UTF-8 becomes '?'), so it is one valid header line. On LP_OK *out is owned
+ * (lp__free), or NULL when the cause would exceed LP__LAMBDA_XRAY_CAUSE_MAX
+ * (the header is then left out); LP_ENOMEM.
+ */
+#define LP__LAMBDA_XRAY_CAUSE_MAX (64 * 1024)
+lp_status lp__lambda_xray_cause_json(const char *error_type,
+                                     const char *message, const char *cwd,
+                                     char **out, size_t *out_len);
+
 /* Copies s[0..len-1] replacing bytes that are not valid UTF-8 (and NULs)
  * with '?'. NULL on allocation failure. */
 char *lp__lambda_utf8_sanitize(const char *s, size_t len);
@@ -110,11 +124,12 @@ void lp__lambda_next_clear(struct lp__lambda_next *next);
 
 /*
  * POST `path` (after /2018-06-01) with the body; error_type non-NULL adds
- * Lambda-Runtime-Function-Error-Type.
+ * Lambda-Runtime-Function-Error-Type, xray_cause non-NULL
+ * Lambda-Runtime-Function-XRay-Error-Cause (both must be one header line).
  */
 void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
                          const void *body, size_t len, const char *error_type,
-                         struct lp__lambda_result *res);
+                         const char *xray_cause, struct lp__lambda_result *res);
 
 /*
  * A streamed POST (chunked body, then trailers): read(arg, buf, cap) supplies
