@@ -9,6 +9,10 @@
 #                       (uv_poll + uv_timer, one multi handle), the usual
 #                       way to run libcurl on an event loop (bench-http-uv;
 #                       left out when libuv was not found at build time)
+#   raw-socket floor    no HTTP library: raw sockets on one epoll loop, the
+#                       kernel's cost of a TCP connection per request, which
+#                       bounds every HTTP/1.1 peer (bench-http-floor; no
+#                       ratios against it in the targets, only the bound)
 #   thread pool         lambdapool thread pool, blocking lp_http_get per task
 #   thread per request  one pthread per request, blocking lp_http_get
 #   Python threads      one threading.Thread per request, urllib.request
@@ -43,20 +47,22 @@ REPEAT=${LP_BENCH_HTTP_REPEAT:-${LP_BENCH_REPEAT:-3}}
 RUN_TIMEOUT=180
 C="$build/bench/http/bench-http"
 UV="$build/bench/http/bench-http-uv"
+FLOOR="$build/bench/http/bench-http-floor"
 SERVER="$build/tools/delay-server/lp-delay-server"
 
-for f in "$C" "$SERVER"; do
+for f in "$C" "$SERVER" "$FLOOR"; do
     if [ ! -x "$f" ]; then
         echo "bench-http: $f not built (cmake --build $build)" >&2
         exit 1
     fi
 done
 
-peers=(loop loopcap uv pool thread python)
+peers=(loop loopcap uv floor pool thread python)
 declare -A label=(
     [loop]="event loop (lp_http_client)"
     [loopcap]="event loop, 1024 in flight"
     [uv]="libcurl multi + libuv"
+    [floor]="raw-socket floor, no HTTP lib"
     [pool]="thread pool, lp_http_get"
     [thread]="thread per request"
     [python]="Python threads, urllib"
@@ -90,6 +96,7 @@ declare -A cmd=(
     [loop]="$C event-loop"
     [loopcap]="env LP_BENCH_HTTP_MAX_CONCURRENT=1024 $C event-loop"
     [uv]="$UV"
+    [floor]="$FLOOR"
     [pool]="$C thread-pool"
     [thread]="$C thread-per-request"
     [python]="python3 bench/http/bench_http.py"
@@ -165,6 +172,16 @@ for p in "${peers[@]}"; do
     have+=("$p")
 done
 peers=("${have[@]}")
+# Listen queue overflows on the server (each costs the client a SYN resent a
+# second later) would show here; the server's backlog is min(65535,
+# net.core.somaxconn).
+listen_drops() {
+    awk '$1 == "TcpExt:" { if (!h) { split($0, k); h = 1; next }
+        for (i = 2; i <= NF; i++)
+            if (k[i] == "ListenOverflows" || k[i] == "ListenDrops") s += $i
+        print s + 0; exit }' /proc/net/netstat 2>/dev/null || echo 0
+}
+drops0=$(listen_drops)
 for n in $SIZES; do
     for p in "${peers[@]}"; do
         measure "$p" "$n"
@@ -183,6 +200,9 @@ for n in $SIZES; do
     done
 done
 
+drops=$(($(listen_drops) - drops0))
+echo "listen queue overflows and drops during these runs (whole host): $drops"
+
 big=${SIZES##* }
 small=${SIZES%% *}
 echo
@@ -198,6 +218,17 @@ target "$small requests: CPU >= 5x less than thread per request" \
     "$(ratio_value thread "$small" cpu_ms)" ">=" 5
 target "$small requests: CPU >= 20x less than Python threads" \
     "$(ratio_value python "$small" cpu_ms)" ">=" 20
+# What no HTTP/1.1 client could beat: the raw-socket floor's own figures.
+awk -v t="${fig[thread $small cpu_ms]:-}" -v p="${fig[python $small cpu_ms]:-}" \
+    -v f="${fig[floor $small cpu_ms]:-}" -v w="${fig[floor $big wall_x]:-}" \
+    -v big="$big" -v small="$small" 'BEGIN {
+    if (f > 0 && t != "" && p != "") {
+        printf "  (raw-socket floor, no HTTP library: %s ms CPU for %s requests:\n", f, small
+        printf "   no HTTP/1.1 client can use less than thread per request / %.2f\n", t / f
+        printf "   or Python / %.1f", p / f
+        if (w != "")
+            printf "; the floor ran %s requests in %sx of the delay", big, w
+        printf ")\n" } }'
 
 # The same fan-out over HTTPS, where the event loop multiplexes HTTP/2
 # streams over a few connections (max_per_host 4, 1000 streams each) and the

@@ -220,6 +220,9 @@ static void start_queued(struct lp_http_client *c)
         list_remove(&c->queued, r);
         if (r->x.easy == NULL && c->n_spare > 0)
             r->x.easy = c->spare[--c->n_spare];
+        r->x.recv_buffer = c->n_active >= LP__HTTP_SMALL_RECV_ABOVE
+                               ? LP__HTTP_SMALL_RECV_BUFFER
+                               : 0;
         st = lp__http_xfer_prepare(&r->x, &c->defaults, NULL);
         if (st == LP_OK) {
             curl_easy_setopt(r->x.easy, CURLOPT_PRIVATE, r);

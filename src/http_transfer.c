@@ -16,6 +16,7 @@
  * with the choice of a CA bundle that exists on this machine.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -84,6 +85,25 @@ static lp_status dup_or_null(const char *s, char **out)
     return *out ? LP_OK : LP_ENOMEM;
 }
 
+/*
+ * The variables libcurl 7.88 reads to pick a proxy ("<scheme>_proxy" in
+ * lower case, then upper case except for http, then all_proxy).
+ */
+static bool proxy_env_set(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        const char *v = getenv(names[i]);
+
+        if (v != NULL && *v != '\0')
+            return true;
+    }
+    return false;
+}
+
 lp_status lp__http_defaults_init(struct lp__http_defaults *d,
                                  const lp_http_client_options *opts)
 {
@@ -98,6 +118,7 @@ lp_status lp__http_defaults_init(struct lp__http_defaults *d,
     d->connect_timeout_ms = opts->connect_timeout_ms > 0
                                 ? opts->connect_timeout_ms
                                 : DEFAULT_CONNECT_TIMEOUT;
+    d->no_proxy_env = !proxy_env_set();
     ca = opts->ca_file ? opts->ca_file : fallback_ca_file;
     if (dup_or_null(ca, &d->ca_file) != LP_OK ||
         dup_or_null(opts->user_agent ? opts->user_agent : USER_AGENT_DEFAULT,
@@ -356,6 +377,10 @@ lp_status lp__http_xfer_prepare(struct lp__http_xfer *x,
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (x->recv_buffer > 0)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, x->recv_buffer);
+    if (d->no_proxy_env)
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);

@@ -3,9 +3,12 @@
  * delay server (tools/delay-server): success, POST echo, headers, status
  * codes, the body cap, a peer closing mid-response, bad URLs, timeouts,
  * deadlines, cancel mid-transfer, retries, caps on concurrency, destroy with
- * transfers in flight, and blocking calls from pool threads.
+ * transfers in flight, blocking calls from pool threads, large bodies while
+ * hundreds of transfers are in flight (small receive buffers), and proxy
+ * variables read when the client is created.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -607,6 +610,99 @@ TEST(forked_child)
         lp_future_release(f);
     }
     lp_http_client_destroy(c);
+}
+
+/*
+ * Transfers started while 256 or more are in flight get 1 KiB receive
+ * buffers: large bodies must still arrive whole.
+ */
+TEST(large_bodies_while_many_in_flight)
+{
+    enum { FILL = 300, BIG = 6, BODY = 300000 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *fill[FILL], *big[BIG];
+
+    o.max_concurrent = FILL + BIG;
+    c = new_client(&o);
+    /* Queued first, so they are in flight when the big ones start. */
+    for (int i = 0; i < FILL; i++)
+        ASSERT_OK(lp_http_submit_get(c, url("/delay/300"), &fill[i]));
+    for (int i = 0; i < BIG; i++)
+        ASSERT_OK(lp_http_submit_get(c, url("/bytes/300000"), &big[i]));
+    for (int i = 0; i < BIG; i++) {
+        const lp_http_response *r = response_of(big[i]);
+        size_t zeros = 0;
+
+        ASSERT_EQ(200, r->status);
+        ASSERT_EQ(BODY, r->body_len);
+        for (size_t k = 0; k < r->body_len; k++)
+            zeros += r->body[k] == '\0';
+        ASSERT_EQ(BODY, zeros); /* the server sends zero bytes */
+        lp_future_release(big[i]);
+    }
+    for (int i = 0; i < FILL; i++) {
+        ASSERT_EQ(200, response_of(fill[i])->status);
+        lp_future_release(fill[i]);
+    }
+    lp_http_client_destroy(c);
+}
+
+/* Saves a variable's value (or its absence) and sets or removes it. */
+static char *swap_env(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old ? lp__strdup(old) : NULL;
+
+    if (value)
+        ASSERT_EQ(0, setenv(name, value, 1));
+    else
+        ASSERT_EQ(0, unsetenv(name));
+    return saved;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    lp__free(swap_env(name, saved));
+    lp__free(saved);
+}
+
+/*
+ * A client created while http_proxy is set sends through that proxy (here a
+ * port nobody listens on, so requests fail); one created without proxy
+ * variables connects directly, even once http_proxy is set afterwards. The
+ * loop threads are idle (or gone) while the environment changes.
+ */
+TEST(proxy_variables_read_at_create)
+{
+    static const char *const names[] = { "http_proxy", "all_proxy", "ALL_PROXY",
+                                         "no_proxy", "NO_PROXY" };
+    char *saved[sizeof(names) / sizeof(*names)];
+    const char *u = url("/delay/1");
+    lp_http_client *c;
+    lp_future *f;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        saved[i] = swap_env(names[i], i == 0 ? "http://127.0.0.1:1" : NULL);
+    c = new_client(NULL);
+    ASSERT_OK(lp_http_submit_get(c, u, &f));
+    ASSERT_EQ(LP_EHTTP, failure_of(f));
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+
+    lp__free(swap_env("http_proxy", NULL));
+    c = new_client(NULL);
+    ASSERT_OK(lp_http_submit_get(c, u, &f));
+    ASSERT_EQ(200, response_of(f)->status);
+    lp_future_release(f);
+    /* Set later: this client goes on connecting directly. */
+    lp__free(swap_env("http_proxy", "http://127.0.0.1:1"));
+    ASSERT_OK(lp_http_submit_get(c, u, &f));
+    ASSERT_EQ(200, response_of(f)->status);
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        restore_env(names[i], saved[i]);
 }
 
 LP_TEST_MAIN()

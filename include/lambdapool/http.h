@@ -36,9 +36,14 @@
  * lp_http_client_destroy only invalidates the handle. The child may create
  * clients of its own.
  *
+ * Proxies: the client reads libcurl's proxy variables (http_proxy,
+ * https_proxy, all_proxy, ...) once, when it is created; if none is set, its
+ * transfers use no proxy even if one is set later.
+ *
  * Known limits of libcurl 7.88.1 (Debian 12): every transfer in flight
- * costs about 15 KiB, mostly libcurl's own per-transfer state, so 10,000 at
- * once need about 150 MiB (max_concurrent bounds it); cleartext HTTP/2
+ * costs about 13 KiB, mostly libcurl's own per-transfer state, so 10,000 at
+ * once need about 140 MiB (max_concurrent bounds it; transfers started while
+ * 256 or more are in flight get 1 KiB receive buffers); cleartext HTTP/2
  * (LP_HTTP_H2_PRIOR_KNOWLEDGE) fails once a connection is reused (curl
  * issue #10634, fixed in 8.0.0), so HTTP/2 is best used over HTTPS; and
  * concurrent HTTP/2 streams with bodies over 64 KiB on one connection have
@@ -168,7 +173,7 @@ typedef struct lp_http_request {
 typedef struct lp_http_client_options {
     /*
      * Transfers in flight at once; more wait in a FIFO queue (0: 1024).
-     * Each costs about 15 KiB (libcurl 7.88 state, mostly), so 1024 stay
+     * Each costs about 13 KiB (libcurl 7.88 state, mostly), so 1024 stay
      * within a few percent of a 128 MB function.
      */
     unsigned max_concurrent;

@@ -14,6 +14,15 @@
 #define LP__HTTP_CLIENT_MAGIC 0x6c706874u /* "lpht" */
 /* Transfers per multi handle; see http_shard.c. */
 #define LP__HTTP_SHARD_TRANSFERS 256u
+/*
+ * Receive buffer of a transfer started while LP__HTTP_SMALL_RECV_ABOVE or
+ * more are in flight: libcurl allocates CURLOPT_BUFFERSIZE (16 KiB by
+ * default) per transfer, and with thousands in flight that is the largest
+ * part of their memory. Small responses lose nothing; a large body takes
+ * more reads.
+ */
+#define LP__HTTP_SMALL_RECV_ABOVE  256u
+#define LP__HTTP_SMALL_RECV_BUFFER 1024L
 /* Finished easy handles kept for reuse (curl_easy_reset). */
 #define LP__HTTP_SPARE_EASY 64
 

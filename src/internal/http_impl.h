@@ -22,6 +22,12 @@ struct lp__http_defaults {
     int64_t connect_timeout_ms;
     char *ca_file; /* NULL: libcurl's default is usable */
     char *user_agent;
+    /*
+     * No proxy variable (http_proxy, https_proxy, all_proxy, ...) was set
+     * when the client was created: transfers then tell libcurl to use no
+     * proxy, which spares each one libcurl's environment lookups.
+     */
+    bool no_proxy_env;
 };
 
 struct lp__http_xfer {
@@ -37,6 +43,8 @@ struct lp__http_xfer {
     unsigned attempts;     /* attempts started */
     int64_t backoff_ns;    /* wait before the next retry */
     size_t max_body;
+    /* CURLOPT_BUFFERSIZE for the next attempt (0: libcurl's 16 KiB). */
+    long recv_buffer;
     /* The attempt in progress. */
     char *head;
     size_t head_len, head_cap;
