@@ -13,6 +13,10 @@
  *   bench-lambda coldstart CMD...    exec of CMD to its first GET next:
  *       "cold_start_us"; "cold_cpu_us" is the CPU time CMD used up to its
  *       first answer (start and one invocation).
+ *   bench-lambda coldrun K CMD...    serves CMD K events, closes the
+ *       connection at the next GET next, and waits (60 s at most) for CMD
+ *       to exit by itself: for running CMD under a tool that reports at exit
+ *       (valgrind). Prints "exit_status".
  * CMD runs in its own process group with AWS_LAMBDA_RUNTIME_API set and is
  * killed (SIGKILL to the group) once measured.
  */
@@ -136,6 +140,41 @@ static int coldstart(char **cmd)
     return 0;
 }
 
+static int coldrun(long k, char **cmd)
+{
+    struct stub_event *ev = calloc((size_t)k, sizeof(*ev));
+    struct stub *s;
+    int status = 0;
+    pid_t pid;
+
+    if (ev == NULL)
+        return 1;
+    for (long i = 0; i < k; i++)
+        ev[i].body = "{}";
+    s = stub_create(ev, (size_t)k);
+    stub_close_when_done(s);
+    setenv("AWS_LAMBDA_RUNTIME_API", stub_addr(s), 1);
+    stub_start(s);
+    pid = spawn(cmd);
+    for (int i = 0; i < 6000; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (i == 5999) {
+            fprintf(stderr, "bench-lambda: %s did not exit\n", cmd[0]);
+            stop(pid);
+            stub_destroy(s);
+            free(ev);
+            return 1;
+        }
+        stub_wait_posts(s, (size_t)k + 1, 10); /* a 10 ms nap */
+    }
+    printf("exit_status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+    stub_destroy(s);
+    free(ev);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "overhead") == 0) {
@@ -148,7 +187,16 @@ int main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "coldstart") == 0)
         return coldstart(argv + 2);
+    if (argc >= 4 && strcmp(argv[1], "coldrun") == 0) {
+        long k = strtol(argv[2], NULL, 10);
+        if (k < 1 || k > 4000) {
+            fprintf(stderr, "bench-lambda: K must be 1..4000\n");
+            return 1;
+        }
+        return coldrun(k, argv + 3);
+    }
     fprintf(stderr,
-            "usage: bench-lambda overhead N CMD... | coldstart CMD...\n");
+            "usage: bench-lambda overhead N CMD... | coldstart CMD... | "
+            "coldrun K CMD...\n");
     return 1;
 }
