@@ -46,6 +46,7 @@
 #define IDLE_POLL_MS           1000
 #define EVENTS_PER_WAIT        256
 #define QUEUE_SWEEP_MS         10
+#define START_BURST            256u
 
 enum phase { PHASE_QUEUED, PHASE_ACTIVE, PHASE_RETRYING, PHASE_DONE };
 
@@ -211,9 +212,19 @@ static void finish_transfer(struct lp_http_client *c, struct request *r,
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/*
+ * Starts queued requests while there are free slots, at most START_BURST per
+ * loop iteration: between bursts the loop serves the sockets of transfers
+ * already started, so a burst of 10,000 submissions sends its first requests
+ * (and gets its first responses) early instead of connecting all 10,000
+ * first.
+ */
 static void start_queued(struct lp_http_client *c)
 {
-    while (c->n_active < c->max_concurrent && c->queued.head != NULL) {
+    unsigned started = 0;
+
+    while (c->n_active < c->max_concurrent && c->queued.head != NULL &&
+           started++ < START_BURST) {
         struct request *r = c->queued.head;
         lp_status st;
 
@@ -312,13 +323,16 @@ static void expire_queued(struct lp_http_client *c)
 }
 
 /*
- * How long the loop may sleep: until the next retry is due or the queue's
- * next deadline scan, at most 1 s.
+ * How long the loop may sleep: not at all while queued requests could start,
+ * else until the next retry is due or the queue's next deadline scan, at
+ * most 1 s.
  */
 static int poll_timeout_ms(struct lp_http_client *c)
 {
     int64_t now = lp__monotonic_ns(), next = IDLE_POLL_MS;
 
+    if (c->queued.head != NULL && c->n_active < c->max_concurrent)
+        return 0; /* start_queued stopped at its burst limit */
     if (c->queued.head != NULL && c->next_queue_check != LP_DEADLINE_NEVER) {
         int64_t ms =
             (c->next_queue_check - now + LP__NS_PER_MS - 1) / LP__NS_PER_MS;
