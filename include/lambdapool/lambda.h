@@ -10,8 +10,9 @@
  *   handler(inv, ctx, event, len, user_data)
  *   POST /runtime/invocation/<id>/response (lp_lambda_reply*)
  *     or /runtime/invocation/<id>/error    (lp_lambda_fail: JSON
- *        {"errorMessage","errorType","stackTrace":[]} and the header
- *        Lambda-Runtime-Function-Error-Type)
+ *        {"errorMessage","errorType","stackTrace":[]} and the headers
+ *        Lambda-Runtime-Function-Error-Type and
+ *        Lambda-Runtime-Function-XRay-Error-Cause)
  * An init function that fails is reported to POST /runtime/init/error, after
  * which lp_lambda_run returns and the process should exit.
  *
@@ -209,7 +210,10 @@ LP_EXTERN lp_status lp_lambda_reply_json(lp_lambda_invocation *inv,
  * Fails the invocation: the runtime posts {"errorMessage": <printf-style
  * message>, "errorType": error_type, "stackTrace": []} to .../error with the
  * header Lambda-Runtime-Function-Error-Type: error_type (NULL or "":
- * "Unhandled"; AWS recommends "Category.Reason"). Both strings are copied;
+ * "Unhandled"; AWS recommends "Category.Reason"), and the X-Ray error cause
+ * {"working_directory","exceptions":[{"type","message","stack":[]}],
+ * "paths":[]} in Lambda-Runtime-Function-XRay-Error-Cause, as the Go runtime
+ * does, so that X-Ray shows the failure. Both strings are copied;
  * the message is truncated at 4 KiB and bytes that are not UTF-8 become '?'.
  * A later call replaces an earlier one and discards any reply.
  */
