@@ -22,9 +22,75 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "process_pool.h"
 
 #define MAX_IOV 64
+
+/*
+ * A task is sent ahead to a busy worker only when the work in flight there
+ * is expected to end within this long: pipelining saves a round trip (tens
+ * of microseconds), which matters for short tasks only, while a task sent
+ * ahead cannot be taken back if the one in front turns out long.
+ */
+#define SEND_AHEAD_HORIZON_NS (2 * LP__NS_PER_MS)
+
+/* ---- run-time estimates ------------------------------------------------ */
+
+static unsigned est_slot(uint64_t fn)
+{
+    return (unsigned)((fn >> 4) ^ (fn >> 13)) % LP__PP_EST_SLOTS;
+}
+
+/* Expected run time of one entry of `fn`, or -1 when never seen. */
+static int64_t est_get(const struct process_pool *p, uint64_t fn)
+{
+    unsigned i = est_slot(fn);
+
+    return p->est[i].fn == fn ? p->est[i].ns : -1;
+}
+
+/* An exponential moving average; a function of another slot is evicted. */
+static void est_put(struct process_pool *p, uint64_t fn, int64_t ns)
+{
+    unsigned i = est_slot(fn);
+
+    if (p->est[i].fn != fn) {
+        p->est[i].fn = fn;
+        p->est[i].ns = ns;
+    } else {
+        p->est[i].ns = (3 * p->est[i].ns + ns) / 4;
+    }
+}
+
+/* The item left worker `w` (answered, failed or sent back). */
+static void ahead_remove(struct pp_worker *w, const struct pp_item *it)
+{
+    if (it->est_ns < 0)
+        w->unknown--;
+    else
+        w->ahead_ns -= it->est_ns;
+}
+
+/*
+ * Whether `w` has only short work in flight: every item there has a known
+ * expected run time, they add up to at most SEND_AHEAD_HORIZON_NS, and the
+ * one running has not yet overrun that. Python's ProcessPoolExecutor has
+ * one shared call queue, so a long task there never holds up the next; a
+ * per-worker pipeline has to be this careful to keep that property.
+ */
+static bool short_work_ahead(const struct pp_worker *w, int64_t now)
+{
+    int64_t start;
+
+    if (w->head == NULL)
+        return true;
+    if (w->unknown > 0 || w->ahead_ns > SEND_AHEAD_HORIZON_NS)
+        return false;
+    start =
+        w->head->sent_ns > w->last_done_ns ? w->head->sent_ns : w->last_done_ns;
+    return now - start <= SEND_AHEAD_HORIZON_NS;
+}
 
 /*
  * Moves an item's futures to RUNNING as it leaves the queue; entries whose
@@ -91,6 +157,8 @@ static void fail_inflight(struct pp_worker *w, int code, const char *msg)
     }
     w->head = w->tail = w->out = NULL;
     w->inflight = 0;
+    w->ahead_ns = 0;
+    w->unknown = 0;
 }
 
 static void ctl_send(struct process_pool *p, uint32_t type, pid_t pid,
@@ -180,25 +248,35 @@ static void describe_exit(int status, int *code, char *msg, size_t size)
  * (the head) can have started. The rest go back to the front of the queue,
  * for another worker, instead of failing with the one that died.
  */
-static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
+/* Puts a chain of items back at the front of the queue, in order. */
+static void queue_front(struct process_pool *p, struct pp_item *first)
 {
-    struct pp_item *first = w->head != NULL ? w->head->next : NULL, *last;
-    size_t n = 0;
+    struct pp_item *last = first;
+    size_t n = 1;
 
-    if (first == NULL)
-        return;
-    for (last = first; last->next != NULL; last = last->next)
+    for (; last->next != NULL; last = last->next)
         n++;
-    w->head->next = NULL;
-    w->tail = w->head;
-    w->inflight = 1;
     lp__mutex_lock(&p->mu);
     last->next = p->qhead;
     p->qhead = first;
     if (p->qtail == NULL)
         p->qtail = last;
-    p->queued += n + 1;
+    p->queued += n;
     lp__mutex_unlock(&p->mu);
+}
+
+static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
+{
+    struct pp_item *first = w->head != NULL ? w->head->next : NULL;
+
+    if (first == NULL)
+        return;
+    for (struct pp_item *it = first; it != NULL; it = it->next)
+        ahead_remove(w, it);
+    w->head->next = NULL;
+    w->tail = w->head;
+    w->inflight = 1;
+    queue_front(p, first);
 }
 
 /* Both EOF and the wait status are in: settle the dead worker's futures,
@@ -262,7 +340,7 @@ static void worker_proto_error(struct process_pool *p, struct pp_worker *w,
                                lp_status why)
 {
     w->stream_error = why;
-    ctl_send(p, LP__CTL_KILL, w->pid, 0, 0);
+    ctl_send(p, LP__CTL_KILL, w->pid, (uint32_t)(w - p->w), 0);
     worker_eof(p, w);
 }
 
@@ -302,6 +380,13 @@ static void complete_entry(struct process_pool *p, struct pp_worker *w,
     }
     lp_future_release(f);
     if (--it->pending == 0) {
+        int64_t now = lp__monotonic_ns();
+        int64_t start =
+            it->sent_ns > w->last_done_ns ? it->sent_ns : w->last_done_ns;
+
+        est_put(p, it->fn, (now - start) / (int64_t)(it->runs ? it->runs : 1));
+        w->last_done_ns = now;
+        ahead_remove(w, it);
         w->head = it->next;
         if (w->head == NULL)
             w->tail = NULL;
@@ -324,6 +409,10 @@ static bool handle_frame(struct process_pool *p, struct pp_worker *w,
         return true;
     }
     lp__frame_body_free(&w->rd, body);
+    if (h->type == LP__FRAME_HELLO && !w->heard) {
+        w->heard = true;
+        return true;
+    }
     if (h->type != LP__FRAME_INIT_FAIL)
         return false;
     snprintf(msg, sizeof(msg), "initializer failed with code %d", (int)h->code);
@@ -405,30 +494,55 @@ static void write_worker(struct pp_worker *w)
 /* ---- the manager thread -------------------------------------------------- */
 
 /*
- * Tasks a worker may be sent ahead. While a worker is still starting, only
- * one: a second task queued behind a busy worker would wait for it although
- * the starting worker is about to be free (3 blocking tasks on 3 new
- * workers must run side by side).
+ * Tasks a worker may be sent ahead. While a worker is still starting (no
+ * HELLO yet), only one: a second task queued behind a busy worker would
+ * wait for it although the starting worker is about to be free (3 blocking
+ * tasks on 3 new workers must run side by side).
  */
 static unsigned inflight_limit(const struct process_pool *p)
 {
     for (int i = 0; i < p->max_workers; i++) {
-        if (p->w[i].state == SLOT_STARTING)
+        if (p->w[i].state == SLOT_STARTING ||
+            (p->w[i].state == SLOT_READY && !p->w[i].heard))
             return 1;
     }
     return p->max_inflight;
 }
 
-static struct pp_worker *pick_worker(struct process_pool *p)
+/*
+ * Tasks worker `w` can take now. A worker is sent tasks once it said HELLO,
+ * except an eager one (the first initial worker, which the fork server
+ * forks first, and a replacement), which gets one task to find waiting
+ * when it starts. Sending to the others before they run would tie a task
+ * to a process that may start well after a running worker is free again
+ * (the fork server forks the initial workers one after the other).
+ */
+static unsigned room_of(const struct process_pool *p, const struct pp_worker *w,
+                        unsigned limit, int64_t now)
 {
-    unsigned max = p->cfg.max_tasks_per_child, limit = inflight_limit(p);
+    unsigned max = p->cfg.max_tasks_per_child, r;
+
+    if (w->state != SLOT_READY || w->exited)
+        return 0;
+    if (!w->heard)
+        limit = w->eager ? 1 : 0;
+    else if (!short_work_ahead(w, now))
+        return 0;
+    r = w->inflight < limit ? limit - w->inflight : 0;
+    if (max > 0)
+        r = w->sent >= max ? 0 : r < max - w->sent ? r : max - w->sent;
+    return r;
+}
+
+static struct pp_worker *pick_worker(struct process_pool *p, int64_t now)
+{
+    unsigned limit = inflight_limit(p);
     struct pp_worker *best = NULL;
 
     for (int i = 0; i < p->max_workers; i++) {
         struct pp_worker *w = &p->w[i];
 
-        if (w->state != SLOT_READY || w->exited || w->inflight >= limit ||
-            (max > 0 && w->sent >= max))
+        if (room_of(p, w, limit, now) == 0)
             continue;
         if (best == NULL || w->inflight < best->inflight)
             best = w;
@@ -436,21 +550,12 @@ static struct pp_worker *pick_worker(struct process_pool *p)
     return best;
 }
 
-static unsigned free_slots(struct process_pool *p)
+static unsigned free_slots(struct process_pool *p, int64_t now)
 {
-    unsigned max = p->cfg.max_tasks_per_child, room = 0;
-    unsigned limit = inflight_limit(p);
+    unsigned room = 0, limit = inflight_limit(p);
 
-    for (int i = 0; i < p->max_workers; i++) {
-        struct pp_worker *w = &p->w[i];
-        unsigned r = limit - w->inflight;
-
-        if (w->state != SLOT_READY || w->exited || w->inflight >= limit)
-            continue;
-        if (max > 0)
-            r = w->sent >= max ? 0 : r < max - w->sent ? r : max - w->sent;
-        room += r;
-    }
+    for (int i = 0; i < p->max_workers; i++)
+        room += room_of(p, &p->w[i], limit, now);
     return room;
 }
 
@@ -478,8 +583,18 @@ static struct pp_item *take_queued(struct process_pool *p, unsigned n)
     return first;
 }
 
-static void assign(struct pp_worker *w, struct pp_item *it)
+static void assign(struct process_pool *p, struct pp_worker *w,
+                   struct pp_item *it, int64_t now)
 {
+    int64_t est = est_get(p, it->fn);
+
+    it->sent_ns = now;
+    it->runs = it->pending;
+    it->est_ns = est < 0 ? -1 : est * (int64_t)it->runs;
+    if (est < 0)
+        w->unknown++;
+    else
+        w->ahead_ns += it->est_ns;
     it->next = NULL;
     if (w->tail != NULL)
         w->tail->next = it;
@@ -494,18 +609,32 @@ static void assign(struct pp_worker *w, struct pp_item *it)
     w->sent++;
 }
 
-/* Moves queued items to workers with room, then writes each worker's new
- * frames with one sendmsg. */
+/*
+ * Moves queued items to workers with room, then writes each worker's new
+ * frames with one sendmsg. Items are taken in batches of the room counted
+ * before; as they are assigned, a worker's work ahead may stop being short
+ * (short_work_ahead), and what no worker can take goes back to the queue.
+ */
 static void dispatch(struct process_pool *p)
 {
+    int64_t now = lp__monotonic_ns();
     struct pp_item *it, *next;
+    struct pp_worker *w;
     unsigned room;
+    bool full = false;
 
-    while ((room = free_slots(p)) > 0 && (it = take_queued(p, room)) != NULL) {
+    while (!full && (room = free_slots(p, now)) > 0 &&
+           (it = take_queued(p, room)) != NULL) {
         for (; it != NULL; it = next) {
             next = it->next;
+            w = pick_worker(p, now);
+            if (w == NULL) {
+                queue_front(p, it);
+                full = true;
+                break;
+            }
             if (item_start(it))
-                assign(pick_worker(p), it);
+                assign(p, w, it, now);
             else
                 lp__pp_item_free(it);
         }
@@ -530,12 +659,21 @@ static void handle_ctl(struct process_pool *p)
         return;
     }
     if (m.type == LP__CTL_SPAWNED && m.slot < (uint32_t)p->max_workers &&
-        fd >= 0) {
+        fd < 0) {
+        /* A pre-connected slot learns its pid (it may have died already:
+         * DYING after EOF; after a break the slot is EMPTY). */
+        w = &p->w[m.slot];
+        if ((w->state == SLOT_READY || w->state == SLOT_DYING) && w->pid == 0)
+            w->pid = m.pid;
+        return;
+    }
+    if (m.type == LP__CTL_SPAWNED && m.slot < (uint32_t)p->max_workers) {
         w = &p->w[m.slot];
         memset(w, 0, sizeof(*w));
         w->fd = fd;
         w->pid = m.pid;
         w->state = SLOT_READY;
+        w->eager = true;
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         if (lp__frame_reader_init(&w->rd, p->cfg.max_payload,
                                   sizeof(lp_bytes)) != LP_OK)

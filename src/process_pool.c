@@ -109,6 +109,7 @@ static struct pp_item *item_new(struct process_pool *p, lp_bytes_fn fn,
         return NULL;
     it->n = n;
     it->pool = p;
+    it->fn = h.fn;
     it->futs = n == 1 ? &it->one : lp__calloc(n, sizeof(*it->futs));
     it->frame_len = LP__FRAME_HEADER_SIZE + body_len;
     it->frame = lp__pp_frame_get(p, it->frame_len, &it->frame_cap);
@@ -497,6 +498,11 @@ static struct process_pool *pool_alloc(const lp_process_pool_options *o)
 
 static void pool_free(struct process_pool *p)
 {
+    for (int i = 0; i < p->max_workers; i++) {
+        if (p->w[i].fd >= 0)
+            close(p->w[i].fd);
+        lp__frame_reader_destroy(&p->w[i].rd);
+    }
     if (p->wake_r >= 0)
         close(p->wake_r);
     if (p->wake_w >= 0)
@@ -508,10 +514,39 @@ static void pool_free(struct process_pool *p)
     lp__free(p);
 }
 
+/*
+ * Connects slot `i` before the fork server exists (process.h, "Pre-connected
+ * slots"): the slot is READY with no pid yet, so tasks can be written to it
+ * at once. Returns the worker's end, or -1 (errno set; *st LP_ENOMEM when
+ * the frame reader could not be allocated).
+ */
+static int preconnect(struct process_pool *p, int i, lp_status *st)
+{
+    struct pp_worker *w = &p->w[i];
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    lp__worker_socket_buffers(sv);
+    w->fd = sv[0];
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    w->state = SLOT_READY;
+    w->eager = i == 0;
+    if (lp__frame_reader_init(&w->rd, p->cfg.max_payload, sizeof(lp_bytes)) !=
+        LP_OK) {
+        close(sv[1]);
+        *st = LP_ENOMEM;
+        errno = ENOMEM;
+        return -1;
+    }
+    return sv[1];
+}
+
 /* Descriptors and the fork server; on error errno is set. */
 static lp_status start_children(struct process_pool *p)
 {
-    int wake[2], sv[2];
+    int wake[2], sv[2], child[LP__PRECONNECT_MAX], n, err;
+    lp_status st = LP_ESYS;
 
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return LP_ESYS;
@@ -520,9 +555,24 @@ static lp_status start_children(struct process_pool *p)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return LP_ESYS;
     p->ctl = sv[0];
-    p->server = lp__fork_server_start(&p->cfg, sv[1]);
+    n = p->max_workers < LP__PRECONNECT_MAX ? p->max_workers
+                                            : LP__PRECONNECT_MAX;
+    while (p->cfg.preconnected < n) {
+        child[p->cfg.preconnected] = preconnect(p, p->cfg.preconnected, &st);
+        if (child[p->cfg.preconnected] < 0)
+            goto out_close;
+        p->cfg.preconnected++;
+    }
+    p->server = lp__fork_server_start(&p->cfg, sv[1], child);
+    if (p->server >= 0)
+        st = LP_OK;
+out_close:
+    err = errno;
     close(sv[1]);
-    return p->server < 0 ? LP_ESYS : LP_OK;
+    for (int i = 0; i < p->cfg.preconnected; i++)
+        close(child[i]);
+    errno = err;
+    return st;
 }
 
 lp_status lp_process_pool_create(const lp_process_pool_options *opts,

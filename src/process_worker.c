@@ -3,21 +3,24 @@
  *
  * The fork server is forked from the (possibly multi-threaded) parent at
  * pool creation and from then on makes only async-signal-safe calls: it
- * keeps descriptors 0-2 and its control socket, closes everything else,
- * blocks every signal, hears SIGCHLD through a signalfd, and serves the
+ * keeps descriptors 0-2, its control socket and the worker ends of the
+ * pre-connected slots, closes everything else, blocks every signal, forks
+ * the initial workers, hears SIGCHLD through a signalfd and serves the
  * parent's SPAWN/KILL/KILL_ALL/QUIT messages (process.h). Each worker is
  * forked from this single-threaded server, so no lock another parent thread
  * held can be inherited in a state a worker cannot see through; the server
  * reaps every worker and reports its wait status to the parent.
  *
- * A worker reads TASKS frames from descriptor 3, runs each entry's bytes
- * function with a frame-encoding lp_task, and writes one RESULT or FAIL
+ * A worker runs the initializer, says HELLO (or INIT_FAIL), then reads TASKS
+ * frames from descriptor 3, runs each entry's bytes function with a
+ * frame-encoding lp_task, and writes one RESULT or FAIL
  * frame per entry, flushed once per TASKS frame. It ends with _exit(): on
  * EOF from the parent, after max_tasks_per_child frames, or when the
  * initializer fails (after an INIT_FAIL frame). It never runs atexit
  * handlers of the parent and never creates threads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -284,23 +287,31 @@ static void run_frame(struct worker *w, const struct lp__frame_header *h,
     flush_out(w);
 }
 
+/* Runs the initializer, then queues HELLO (sent by next_frame): the parent
+ * sends tasks to a worker once it is running (process_manager.c, room_of). */
 static void run_initializer(struct worker *w)
 {
-    struct lp__frame_header h = { .type = LP__FRAME_INIT_FAIL };
-    int rc;
+    struct lp__frame_header h = { .type = LP__FRAME_HELLO };
+    int rc = 0;
 
-    if (w->cfg->initializer == NULL)
-        return;
-    rc = w->cfg->initializer(w->cfg->initializer_arg);
-    if (rc == 0)
-        return;
-    h.code = rc;
+    if (w->cfg->initializer != NULL)
+        rc = w->cfg->initializer(w->cfg->initializer_arg);
+    if (rc != 0) {
+        h.type = LP__FRAME_INIT_FAIL;
+        h.code = rc;
+    }
     put_frame(w, &h, "");
-    flush_out(w);
-    _exit(0);
+    if (rc != 0) {
+        flush_out(w);
+        _exit(0);
+    }
 }
 
-/* Reads the next frame, blocking; ends the worker at EOF. */
+/*
+ * Reads the next frame, blocking; ends the worker at EOF. Output still
+ * buffered (the HELLO) goes out before blocking, or with the first replies
+ * when a task is already waiting: one wake-up of the parent instead of two.
+ */
 static unsigned char *next_frame(struct worker *w, struct lp__frame_reader *r,
                                  struct lp__frame_header *h)
 {
@@ -311,7 +322,11 @@ static unsigned char *next_frame(struct worker *w, struct lp__frame_reader *r,
 
     while ((st = lp__frame_reader_next(r, h, &body)) == LP_EOF) {
         lp__frame_reader_space(r, &p, &room);
-        n = read(w->fd, p, room);
+        n = recv(w->fd, p, room, w->out_len > 0 ? MSG_DONTWAIT : 0);
+        if (n < 0 && errno == EAGAIN) {
+            flush_out(w);
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -361,59 +376,91 @@ struct server {
     sigset_t worker_mask;
     int sfd;
     pid_t pids[MAX_CHILDREN];
+    uint32_t slots[MAX_CHILDREN]; /* slots[i]: pids[i]'s slot */
     int live;
     bool quitting;
 };
 
-static void spawn_worker(struct server *s, uint32_t slot)
+/* Closes every descriptor from `first` on. */
+static void close_from(int first)
+{
+    if (close_range((unsigned)first, ~0u, 0) != 0) {
+        for (int fd = first; fd < 65536; fd++)
+            close(fd);
+    }
+}
+
+/* Larger buffers move big payloads in fewer wake-ups; the kernel caps the
+ * request at net.core.[rw]mem_max, which is fine. */
+void lp__worker_socket_buffers(const int sv[2])
 {
     static const int sockbuf = 1 << 20;
-    struct lp__ctl_msg m = { .slot = slot };
-    pid_t server = getpid();
-    int sv[2];
-    pid_t pid;
 
-    if (s->live >= MAX_CHILDREN ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        m.type = LP__CTL_SPAWN_FAILED;
-        m.value = s->live >= MAX_CHILDREN ? EAGAIN : errno;
-        lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
-        return;
-    }
-    /* Larger buffers move big payloads in fewer wake-ups; the kernel caps
-     * the request at net.core.[rw]mem_max, which is fine. */
     for (int i = 0; i < 2; i++) {
         setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof(sockbuf));
         setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sockbuf, sizeof(sockbuf));
     }
-    pid = fork();
-    if (pid == 0) {
-        /* If the server dies (killed from outside), so do its workers: a
-         * worker stuck in a task would otherwise never see EOF. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != server)
-            _exit(0);
-        close(LP__SERVER_CTL_FD);
-        close(s->sfd);
-        if (dup2(sv[1], LP__WORKER_FD) < 0)
-            _exit(EXIT_BAD_FRAME);
-        close(sv[0]);
-        close(sv[1]);
-        sigprocmask(SIG_SETMASK, &s->worker_mask, NULL);
-        worker_main(s->cfg);
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        m.type = LP__CTL_SPAWN_FAILED;
-        m.value = errno;
-        close(sv[0]);
-        lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
+}
+
+static _Noreturn void worker_child(struct server *s, pid_t server, int fd)
+{
+    /* If the server dies (killed from outside), so do its workers: a
+     * worker stuck in a task would otherwise never see EOF. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != server)
+        _exit(0);
+    if (dup2(fd, LP__WORKER_FD) < 0) /* replaces the control socket */
+        _exit(EXIT_BAD_FRAME);
+    close_from(LP__WORKER_FD + 1);
+    sigprocmask(SIG_SETMASK, &s->worker_mask, NULL);
+    worker_main(s->cfg);
+}
+
+static void spawn_failed(int err)
+{
+    struct lp__ctl_msg m = { .type = LP__CTL_SPAWN_FAILED, .value = err };
+
+    lp__ctl_send(LP__SERVER_CTL_FD, &m, -1);
+}
+
+/*
+ * Starts the worker for `slot`. `child_fd` is its pre-connected socket, or
+ * -1: then a socketpair is made here and the parent's end goes out with
+ * SPAWNED.
+ */
+static void spawn_worker(struct server *s, uint32_t slot, int child_fd)
+{
+    struct lp__ctl_msg m = { .type = LP__CTL_SPAWNED, .slot = slot };
+    pid_t server = getpid();
+    int sv[2] = { -1, child_fd };
+    pid_t pid;
+
+    if (s->live >= MAX_CHILDREN) {
+        spawn_failed(EAGAIN);
         return;
     }
-    s->pids[s->live++] = pid;
-    m.type = LP__CTL_SPAWNED;
+    if (child_fd < 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            spawn_failed(errno);
+            return;
+        }
+        lp__worker_socket_buffers(sv);
+    }
+    pid = fork();
+    if (pid == 0)
+        worker_child(s, server, sv[1]);
+    close(sv[1]);
+    if (pid < 0) {
+        spawn_failed(errno);
+        if (sv[0] >= 0)
+            close(sv[0]);
+        return;
+    }
+    s->pids[s->live] = pid;
+    s->slots[s->live++] = slot;
     m.pid = pid;
     lp__ctl_send(LP__SERVER_CTL_FD, &m, sv[0]);
-    close(sv[0]);
+    if (sv[0] >= 0)
+        close(sv[0]);
 }
 
 static void reap_children(struct server *s)
@@ -428,7 +475,9 @@ static void reap_children(struct server *s)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         for (int i = 0; i < s->live; i++) {
             if (s->pids[i] == pid) {
-                s->pids[i] = s->pids[--s->live];
+                s->live--;
+                s->pids[i] = s->pids[s->live];
+                s->slots[i] = s->slots[s->live];
                 break;
             }
         }
@@ -439,11 +488,19 @@ static void reap_children(struct server *s)
     }
 }
 
-static void kill_children(struct server *s, pid_t only, int sig)
+static void kill_children(struct server *s, int sig)
 {
     for (int i = 0; i < s->live; i++)
-        if (only == 0 || s->pids[i] == only)
-            kill(s->pids[i], sig);
+        kill(s->pids[i], sig);
+}
+
+/* KILL: worker `pid`, or when the parent does not know the pid yet (a
+ * pre-connected slot), the worker in `slot`. */
+static void kill_one(struct server *s, const struct lp__ctl_msg *m)
+{
+    for (int i = 0; i < s->live; i++)
+        if (m->pid > 0 ? s->pids[i] == m->pid : s->slots[i] == m->slot)
+            kill(s->pids[i], SIGKILL);
 }
 
 static void serve_command(struct server *s)
@@ -453,18 +510,18 @@ static void serve_command(struct server *s)
 
     if (lp__ctl_recv(LP__SERVER_CTL_FD, &m, &fd) != 0) {
         /* The parent is gone or closed us: nothing may outlive it. */
-        kill_children(s, 0, SIGKILL);
+        kill_children(s, SIGKILL);
         s->quitting = true;
         return;
     }
     if (fd >= 0)
         close(fd);
     if (m.type == LP__CTL_SPAWN && !s->quitting)
-        spawn_worker(s, m.slot);
+        spawn_worker(s, m.slot, -1);
     else if (m.type == LP__CTL_KILL)
-        kill_children(s, m.pid, SIGKILL);
+        kill_one(s, &m);
     else if (m.type == LP__CTL_KILL_ALL)
-        kill_children(s, 0, m.value > 0 ? m.value : SIGKILL);
+        kill_children(s, m.value > 0 ? m.value : SIGKILL);
     else if (m.type == LP__CTL_QUIT)
         s->quitting = true;
 }
@@ -479,14 +536,17 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
 
     s.cfg = cfg;
     s.worker_mask = *worker_mask;
+    /* The initial workers first: they are what the caller waits for. An
+     * early SIGCHLD stays pending (blocked) for the signalfd. */
+    signal(SIGCHLD, SIG_DFL);
+    for (int i = 0; i < cfg->workers; i++)
+        spawn_worker(&s, (uint32_t)i,
+                     i < cfg->preconnected ? LP__SERVER_CTL_FD + 1 + i : -1);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    signal(SIGCHLD, SIG_DFL);
     s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s.sfd < 0)
         _exit(EXIT_BAD_FRAME);
-    for (int i = 0; i < cfg->workers; i++)
-        spawn_worker(&s, (uint32_t)i);
     while (!s.quitting) {
         pfd[0] = (struct pollfd){ LP__SERVER_CTL_FD, POLLIN, 0 };
         pfd[1] = (struct pollfd){ s.sfd, POLLIN, 0 };
@@ -504,13 +564,38 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
      * might never come. Reap them all before exiting, so the parent's
      * waitpid on us means every worker is gone.
      */
-    kill_children(&s, 0, SIGKILL);
+    kill_children(&s, SIGKILL);
     while (waitpid(-1, &status, 0) > 0 || errno == EINTR) {
     }
     _exit(0);
 }
 
-pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd)
+/*
+ * In the new server: the control socket to LP__SERVER_CTL_FD, pre-connected
+ * worker ends right after it, everything else closed. Each is first copied
+ * above every target and every original, so no dup2 clobbers one not yet
+ * moved.
+ */
+static void server_fds(int ctl_fd, const int *worker_fds, int n)
+{
+    int keep[1 + LP__PRECONNECT_MAX], top = LP__SERVER_CTL_FD + n;
+
+    keep[0] = ctl_fd;
+    for (int i = 0; i < n; i++)
+        keep[1 + i] = worker_fds[i];
+    for (int i = 0; i <= n; i++)
+        top = keep[i] > top ? keep[i] : top;
+    for (int i = 0; i <= n; i++)
+        if ((keep[i] = fcntl(keep[i], F_DUPFD, top + 1)) < 0)
+            _exit(EXIT_BAD_FRAME);
+    for (int i = 0; i <= n; i++)
+        if (dup2(keep[i], LP__SERVER_CTL_FD + i) < 0)
+            _exit(EXIT_BAD_FRAME);
+    close_from(LP__SERVER_CTL_FD + n + 1);
+}
+
+pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
+                            const int *worker_fds)
 {
     sigset_t all, old;
     pid_t pid;
@@ -519,12 +604,7 @@ pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0) {
-        if (ctl_fd != LP__SERVER_CTL_FD && dup2(ctl_fd, LP__SERVER_CTL_FD) < 0)
-            _exit(EXIT_BAD_FRAME);
-        if (close_range(LP__SERVER_CTL_FD + 1, ~0u, 0) != 0) {
-            for (int fd = LP__SERVER_CTL_FD + 1; fd < 65536; fd++)
-                close(fd);
-        }
+        server_fds(ctl_fd, worker_fds, cfg->preconnected);
         server_main(cfg, &old);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -367,6 +367,46 @@ TEST(initializer_failure_breaks_pool)
     assert_no_children();
 }
 
+static int init_exit(void *arg)
+{
+    (void)arg;
+    _exit(3);
+}
+
+/*
+ * A worker that dies during start-up (before it says HELLO), while the
+ * first task is already waiting in its socket: that future and the queued
+ * ones fail, the pool is broken, nothing hangs and every child is reaped.
+ */
+TEST(worker_dying_at_start_breaks_pool)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    lp_executor *ex;
+    lp_future *f[4];
+    int submitted = 0;
+
+    o.max_workers = 2;
+    o.initializer = init_exit;
+    ASSERT_OK(lp_process_pool_create(&o, &ex));
+    for (int i = 0; i < 4; i++) {
+        lp_status st = lp_executor_submit_bytes(ex, task_echo, "a", 1, &f[i]);
+
+        if (st == LP_EBROKEN)
+            break;
+        ASSERT_OK(st);
+        submitted++;
+    }
+    for (int i = 0; i < submitted; i++) {
+        assert_broken(f[i], "terminated abruptly with exit code 3");
+        ASSERT_EQ(3, lp_future_error(f[i])->code);
+        lp_future_release(f[i]);
+    }
+    ASSERT_STATUS(LP_EBROKEN,
+                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f[0]));
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
 struct killer {
     lp_executor *ex;
     atomic_bool stop;

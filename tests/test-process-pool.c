@@ -19,6 +19,7 @@
 #include "alloc.h"
 #include "lp-test.h"
 #include "process-pool-tasks.h"
+#include "process.h"
 
 static lp_executor *make_pool(int workers, unsigned max_tasks)
 {
@@ -177,6 +178,82 @@ TEST(blocking_tasks_spread_over_new_workers)
     ASSERT_TRUE(strcmp(pids[0], pids[2]) != 0);
     ASSERT_TRUE(strcmp(pids[1], pids[2]) != 0);
     lp_executor_destroy(ex);
+}
+
+/*
+ * More workers than the parent pre-connects (LP__PRECONNECT_MAX): the rest
+ * get their sockets from the fork server; all of them run tasks, side by
+ * side, and all are reaped.
+ */
+TEST(workers_beyond_preconnected_all_run)
+{
+    enum { N = LP__PRECONNECT_MAX + 3 };
+    lp_executor *ex = make_pool(N, 0);
+    int64_t ms = 1500;
+    lp_future *fs[N];
+    char pids[N][32];
+    int distinct = 0;
+    void *r;
+
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_pid, &ms, sizeof(ms),
+                                           &fs[i]));
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(lp_future_result(fs[i], 60000, &r));
+        snprintf(pids[i], sizeof(pids[i]), "%s", (char *)((lp_bytes *)r)->data);
+        lp_future_release(fs[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        bool seen = false;
+
+        for (int j = 0; j < i; j++)
+            seen = seen || strcmp(pids[i], pids[j]) == 0;
+        distinct += !seen;
+    }
+    ASSERT_EQ(N, distinct);
+    lp_executor_destroy(ex);
+    assert_no_children();
+}
+
+/*
+ * No head-of-line blocking from sending ahead: with 2 in flight per worker,
+ * a short task submitted after a long one and a quicker one waits for the
+ * worker that frees first, instead of being sent behind the long task.
+ */
+TEST(short_task_not_sent_behind_long_one)
+{
+    lp_executor *ex = make_pool(2, 0);
+    int64_t warm_ms = 100, long_ms = 5000, quick_ms = 50;
+    lp_future *fs[2], *lng, *quick, *s;
+    char pids[2][32];
+    void *r;
+
+    /* Both workers running (said HELLO): they ran side by side. */
+    for (int i = 0; i < 2; i++)
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_pid, &warm_ms,
+                                           sizeof(warm_ms), &fs[i]));
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(lp_future_result(fs[i], 30000, &r));
+        snprintf(pids[i], sizeof(pids[i]), "%s", (char *)((lp_bytes *)r)->data);
+        lp_future_release(fs[i]);
+    }
+    ASSERT_TRUE(strcmp(pids[0], pids[1]) != 0);
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_ms, &long_ms,
+                                       sizeof(long_ms), &lng));
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_sleep_pid, &quick_ms,
+                                       sizeof(quick_ms), &quick));
+    ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "s", 1, &s));
+    ASSERT_OK(lp_future_result(s, 30000, &r));
+    ASSERT_STR_EQ("s", ((lp_bytes *)r)->data);
+    ASSERT_TRUE(lp_future_done(quick));
+    ASSERT_FALSE(lp_future_done(lng));
+    ASSERT_OK(lp_process_pool_terminate(ex, SIGKILL));
+    ASSERT_STATUS(LP_EBROKEN, lp_future_result(lng, 30000, &r));
+    lp_future_release(lng);
+    lp_future_release(quick);
+    lp_future_release(s);
+    lp_executor_destroy(ex);
+    assert_no_children();
 }
 
 TEST(no_reply_gives_empty_result)

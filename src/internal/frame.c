@@ -80,7 +80,7 @@ lp_status lp__frame_decode_header(const unsigned char in[LP__FRAME_HEADER_SIZE],
         get32(in + 20) != 0)
         return LP_EPROTO;
     h->type = get16(in + 4);
-    if (h->type < LP__FRAME_TASKS || h->type > LP__FRAME_INIT_FAIL)
+    if (h->type < LP__FRAME_TASKS || h->type > LP__FRAME_HELLO)
         return LP_EPROTO;
     h->code = (int32_t)get32(in + 8);
     h->sys_errno = (int32_t)get32(in + 12);

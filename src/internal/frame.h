@@ -14,7 +14,8 @@
  * 16-byte entry header (u32 index, u32 reserved, u64 len) and `len` bytes.
  * The worker answers every entry with one RESULT (body: the reply) or FAIL
  * (body: the message) frame carrying the TASKS frame's id and the entry's
- * index. INIT_FAIL reports a failed initializer.
+ * index. INIT_FAIL reports a failed initializer; HELLO (no body) says the
+ * worker ran its initializer and is reading tasks.
  *
  * The reader below decodes a byte stream fed in arbitrary pieces; anything
  * malformed (bad magic, unknown type, nonzero reserved bits, a length past
@@ -38,7 +39,8 @@ enum lp__frame_type {
     LP__FRAME_TASKS = 1,
     LP__FRAME_RESULT = 2,
     LP__FRAME_FAIL = 3,
-    LP__FRAME_INIT_FAIL = 4
+    LP__FRAME_INIT_FAIL = 4,
+    LP__FRAME_HELLO = 5
 };
 
 struct lp__frame_header {

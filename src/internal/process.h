@@ -5,11 +5,18 @@
  *
  * The parent and the fork server talk over one socketpair with fixed-size
  * 16-byte messages. Parent to server: SPAWN (start a worker for `slot`),
- * KILL (SIGKILL worker `pid`), KILL_ALL (signal `value`, 0: SIGKILL, to
- * every worker), QUIT (kill and reap every worker, then exit). Server to
- * parent: SPAWNED (pid, slot, and the parent's end of the worker's socketpair
- * passed with SCM_RIGHTS), SPAWN_FAILED (value: errno), EXITED (pid, value: the
- * wait status).
+ * KILL (SIGKILL worker `pid`, or when `pid` is 0 the worker in `slot`),
+ * KILL_ALL (signal `value`, 0: SIGKILL, to every worker), QUIT (kill and
+ * reap every worker, then exit). Server to parent: SPAWNED (pid, slot, and
+ * the parent's end of the worker's socketpair passed with SCM_RIGHTS; no
+ * descriptor for a pre-connected slot), SPAWN_FAILED (value: errno), EXITED
+ * (pid, value: the wait status).
+ *
+ * Pre-connected slots: the parent makes the socketpairs of the first
+ * `preconnected` initial workers itself, before forking the server, which
+ * gets the worker ends at descriptors LP__SERVER_CTL_FD + 1 + slot. The
+ * parent can then send tasks at once; a worker finds them waiting when it
+ * starts, instead of the parent waiting for SPAWNED before the first write.
  */
 #ifndef LP_INTERNAL_PROCESS_H
 #define LP_INTERNAL_PROCESS_H
@@ -21,6 +28,10 @@
 /* Descriptor numbers inside the children. */
 #define LP__SERVER_CTL_FD 3
 #define LP__WORKER_FD     3
+
+/* Initial workers whose socketpairs the parent makes (the rest, and every
+ * replacement, get theirs from the fork server through SPAWNED). */
+#define LP__PRECONNECT_MAX 16
 
 enum lp__ctl_type {
     LP__CTL_SPAWN = 1,
@@ -40,7 +51,8 @@ struct lp__ctl_msg {
 };
 
 struct lp__proc_config {
-    int workers; /* started at once, slots 0..workers-1 */
+    int workers;      /* started at once, slots 0..workers-1 */
+    int preconnected; /* slots 0..preconnected-1 come with a socket */
     unsigned max_tasks_per_child;
     int (*initializer)(void *arg);
     void *initializer_arg;
@@ -49,11 +61,16 @@ struct lp__proc_config {
 
 /*
  * Forks the fork server with every signal blocked (workers get back the
- * calling thread's mask); `ctl_fd` is the server's
- * end of the control socketpair (closed in the parent by the caller).
+ * calling thread's mask); `ctl_fd` is the server's end of the control
+ * socketpair and `worker_fds` the worker ends of the cfg->preconnected
+ * pre-connected slots (all closed in the parent by the caller).
  * Returns the pid, or -1 with errno set. In the child, never returns.
  */
-pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd);
+pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
+                            const int *worker_fds);
+
+/* Asks for 1 MiB socket buffers on both ends of a worker's socketpair. */
+void lp__worker_socket_buffers(const int sv[2]);
 
 /* Sends or receives exactly one control message; 0, or -1 with errno
  * (EPIPE/ECONNRESET: peer gone; 0 bytes at a message boundary: ENODATA). */

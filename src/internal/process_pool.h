@@ -27,6 +27,8 @@
  * faults, which for big payloads is more than the copy itself.
  */
 #define LP__PP_CACHE_SLOTS 4
+/* Run time per entry, by task function: the manager's estimates. */
+#define LP__PP_EST_SLOTS   64
 #define LP__PP_CACHE_MIN   (64 * 1024)
 #define LP__PP_CACHE_BYTES (8u << 20)
 
@@ -44,6 +46,10 @@ struct pp_item {
     /* Its futures are RUNNING: it was sent to a worker that died before
      * starting it, and waits in the queue to be sent again. */
     bool started;
+    uint64_t fn;     /* the task function, as in the frame */
+    int64_t sent_ns; /* manager: when it was given to a worker */
+    int64_t est_ns;  /* manager: expected run time then; -1: unknown */
+    size_t runs;     /* manager: entries it runs (pending when sent) */
     struct process_pool *pool;
 };
 
@@ -52,12 +58,17 @@ enum pp_slot_state { SLOT_EMPTY, SLOT_STARTING, SLOT_READY, SLOT_DYING };
 struct pp_worker {
     enum pp_slot_state state;
     int fd;
-    pid_t pid;
+    pid_t pid; /* 0 until SPAWNED for a pre-connected slot */
     bool eof, exited;
+    bool heard; /* it said HELLO: running and reading tasks */
+    bool eager; /* may be sent one task before HELLO (see sendable()) */
     lp_status stream_error; /* LP_EPROTO, LP_ETOOBIG, LP_ENOMEM, or LP_OK */
     int status;
     unsigned sent; /* TASKS frames sent to this process */
     unsigned inflight;
+    int64_t ahead_ns;            /* expected run time of the items in flight */
+    unsigned unknown;            /* items in flight with no expected run time */
+    int64_t last_done_ns;        /* when its last item was answered */
     struct pp_item *head, *tail; /* in flight, in send order */
     struct pp_item *out;         /* first item not fully written */
     size_t out_off;
@@ -90,6 +101,10 @@ struct process_pool {
     struct pollfd *pfds; /* manager only */
     bool quitting;       /* manager only */
     bool terminating;    /* manager only: workers are being signalled */
+    struct {
+        uint64_t fn;
+        int64_t ns;
+    } est[LP__PP_EST_SLOTS]; /* manager only */
     atomic_size_t alive, idle;
     atomic_uint_least64_t completed;
 };
