@@ -5,7 +5,8 @@
  * read until its Content-Length is in. What is left is the kernel's work for
  * one TCP connection per request (socket, connect, send, recv, close, and on
  * loopback part of the server side's packet processing), which any client
- * speaking HTTP/1.1 to this server pays.
+ * that opens a connection per request pays. Its CPU time is the floor; its
+ * wall time is not (it connects all N at once and reuses nothing).
  *
  *   bench-http-floor N DELAY_MS PORT [WORKERS]
  *
