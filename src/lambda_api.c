@@ -22,10 +22,14 @@
 #include "internal/lambda_impl.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/alloc.h"
@@ -60,22 +64,100 @@ lp_status lp__lambda_curl_init(void)
     return curl_init_code == CURLE_OK ? LP_OK : LP_EHTTP;
 }
 
-void lp__lambda_log(const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    int n = snprintf(buf, sizeof(buf), "lambdapool: ");
+enum log_level { LEVEL_WARN = 4, LEVEL_ERROR = 5 };
 
-    va_start(ap, fmt);
+/* Lambda's level names, lowest first; index + 1 is the level. */
+static const char *const level_names[] = { "TRACE", "DEBUG", "INFO",
+                                           "WARN",  "ERROR", "FATAL" };
+
+/* AWS_LAMBDA_LOG_LEVEL as a level; 0 (everything) when unset or unknown. */
+static int min_level(void)
+{
+    const char *v = getenv("AWS_LAMBDA_LOG_LEVEL");
+
+    for (int i = 0; v != NULL && i < 6; i++) {
+        if (strcasecmp(v, level_names[i]) == 0)
+            return i + 1;
+    }
+    return 0;
+}
+
+/* One JSON line into buf; its length, or 0 when it could not be built. */
+static size_t json_line(int level, const char *msg, char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    char stamp[40];
+    char *clean = lp__lambda_utf8_sanitize(msg, strlen(msg)), *dump = NULL;
+    json_t *doc = NULL;
+    size_t n = 0;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
+             ts.tv_nsec / 1000000);
+    if (clean != NULL)
+        doc = json_pack("{s:s, s:s, s:s, s:s}", "timestamp", stamp, "level",
+                        level_names[level - 1], "message", clean, "logger",
+                        "lambdapool");
+    if (doc != NULL)
+        dump = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (dump != NULL && strlen(dump) + 1 < cap) {
+        n = strlen(dump);
+        memcpy(buf, dump, n);
+        buf[n++] = '\n';
+    }
+    free(dump);
+    json_decref(doc);
+    lp__free(clean);
+    return n;
+}
+
+static void vlog(int level, const char *fmt, va_list ap)
+{
+    const char *format = getenv("AWS_LAMBDA_LOG_FORMAT");
+    bool json = format != NULL && strcasecmp(format, "JSON") == 0;
+    static const char prefix[] = "lambdapool: ";
+    char buf[1024], line[2048];
+    int n = snprintf(buf, sizeof(buf), "%s", prefix);
+    size_t len;
+
+    if (json && level < min_level())
+        return;
     n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (n > (int)sizeof(buf) - 2)
         n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
+    buf[n] = '\0';
+    len = json ? json_line(level, buf + sizeof(prefix) - 1, line, sizeof(line))
+               : 0;
+    if (len == 0) { /* text, or JSON that could not be built */
+        buf[n++] = '\n';
+        memcpy(line, buf, (size_t)n);
+        len = (size_t)n;
+    }
     /* One write, so lines from several loops do not interleave. */
-    if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+    if (write(STDERR_FILENO, line, len) < 0) {
         /* Nowhere left to report it. */
     }
+}
+
+void lp__lambda_log(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(LEVEL_WARN, fmt, ap);
+    va_end(ap);
+}
+
+void lp__lambda_log_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(LEVEL_ERROR, fmt, ap);
+    va_end(ap);
 }
 
 static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
@@ -107,9 +189,9 @@ static bool api_prepare(struct lp__lambda_api *api, const char *host_port,
     case CURLUE_OUT_OF_MEMORY:
         return false;
     default:
-        lp__lambda_log("AWS_LAMBDA_RUNTIME_API=%.100s is not a host:port "
-                       "libcurl accepts",
-                       host_port);
+        lp__lambda_log_error("AWS_LAMBDA_RUNTIME_API=%.100s is not a host:port "
+                             "libcurl accepts",
+                             host_port);
         *st = LP_EINVAL;
         return false;
     }

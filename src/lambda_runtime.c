@@ -221,7 +221,7 @@ static lp_status post_error(struct lp__lambda_api *api, const char *id,
         *accepted = res.st == LP_OK && res.http_status == 202;
     if (res.st == LP_OK && res.http_status == 202)
         return LP_OK;
-    lp__lambda_log("POST %s (%s) failed: %s", path, type, res.detail);
+    lp__lambda_log_error("POST %s (%s) failed: %s", path, type, res.detail);
     if (res.st != LP_OK || res.http_status >= 500)
         return LP_EHTTP;
     return LP_OK;
@@ -246,8 +246,8 @@ static lp_status post_outcome(struct lp__lambda_api *api, const char *id,
     if (res.st == LP_OK && res.http_status == 202)
         return LP_OK;
     if (res.st != LP_OK) {
-        lp__lambda_log("could not deliver the response of %s: %s", id,
-                       res.detail);
+        lp__lambda_log_error("could not deliver the response of %s: %s", id,
+                             res.detail);
         return LP_EHTTP;
     }
     if (res.http_status == 413) {
@@ -329,7 +329,7 @@ static enum next_outcome get_next(struct runtime *rt,
             return NEXT_FATAL;
         }
         if (res.st == LP_ENOMEM) {
-            lp__lambda_log("GET next: out of memory");
+            lp__lambda_log_error("GET next: out of memory");
             *st = LP_ENOMEM;
             return NEXT_FATAL;
         }
@@ -344,25 +344,25 @@ static enum next_outcome get_next(struct runtime *rt,
             continue;
         }
         if (res.http_status != 200) {
-            lp__lambda_log("GET next answered HTTP %ld; exiting%s",
-                           res.http_status,
-                           res.http_status >= 500 ? " as the API asks" : "");
+            lp__lambda_log_error(
+                "GET next answered HTTP %ld; exiting%s", res.http_status,
+                res.http_status >= 500 ? " as the API asks" : "");
             *st = LP_EHTTP;
             return NEXT_FATAL;
         }
         if (next->headers.request_id == NULL) {
-            lp__lambda_log("GET next sent %s Lambda-Runtime-Aws-Request-Id; "
-                           "the invocation cannot be answered; exiting",
-                           next->headers.request_id_bad
-                               ? "an over-long or malformed"
-                               : "no");
+            lp__lambda_log_error(
+                "GET next sent %s Lambda-Runtime-Aws-Request-Id; "
+                "the invocation cannot be answered; exiting",
+                next->headers.request_id_bad ? "an over-long or malformed"
+                                             : "no");
             *st = LP_EPROTO;
             return NEXT_FATAL;
         }
         return NEXT_EVENT;
     }
-    lp__lambda_log("Runtime API unreachable after %d attempts; exiting",
-                   NEXT_RETRIES + 1);
+    lp__lambda_log_error("Runtime API unreachable after %d attempts; exiting",
+                         NEXT_RETRIES + 1);
     *st = LP_EHTTP;
     return NEXT_FATAL;
 }
@@ -473,8 +473,8 @@ static lp_status runtime_init(struct runtime *rt, lp_lambda_handler_fn handler,
 
     memset(rt, 0, sizeof(*rt));
     if (addr == NULL || addr[0] == '\0') {
-        lp__lambda_log("AWS_LAMBDA_RUNTIME_API is not set: not running "
-                       "under Lambda or an emulator");
+        lp__lambda_log_error("AWS_LAMBDA_RUNTIME_API is not set: not running "
+                             "under Lambda or an emulator");
         return LP_EINVAL;
     }
     rt->handler = handler;
@@ -518,9 +518,9 @@ static lp_status run_init(struct runtime *rt, lp_lambda_init_fn init)
         lp__lambda_invocation_clear(&in.inv);
         return LP_OK;
     }
-    lp__lambda_log("init failed: %s: %s",
-                   in.inv.error_type ? in.inv.error_type : "?",
-                   in.inv.message ? in.inv.message : "?");
+    lp__lambda_log_error("init failed: %s: %s",
+                         in.inv.error_type ? in.inv.error_type : "?",
+                         in.inv.message ? in.inv.message : "?");
     st = lp__lambda_api_create(rt->api_addr, 0, NULL, &api);
     if (st == LP_OK) {
         post_error(api, NULL,
@@ -551,7 +551,7 @@ static lp_status run_loops(struct runtime *rt)
         st = lp__thread_create(&loops[started].thread, run_loop,
                                &loops[started], 0, "lp-lambda");
         if (st != LP_OK) {
-            lp__lambda_log("could not start loop thread %d", started);
+            lp__lambda_log_error("could not start loop thread %d", started);
             set_fatal(rt, st);
             break;
         }
@@ -582,7 +582,7 @@ lp_status lp_lambda_run_with(lp_lambda_handler_fn handler, void *user_data,
         return st;
     st = lp__lambda_curl_init();
     if (st != LP_OK)
-        lp__lambda_log("curl_global_init failed");
+        lp__lambda_log_error("curl_global_init failed");
     if (st == LP_OK)
         st = run_init(&rt, opts->init);
     if (st == LP_OK)

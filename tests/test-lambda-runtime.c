@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal/alloc.h"
 #include "internal/lambda_impl.h"
@@ -306,6 +307,83 @@ TEST(next_500_exits_promptly)
     ASSERT_EQ(1, stub_next_count(s)); /* no retry after a 500 */
     ASSERT_EQ(0, stub_post_count(s));
     stub_destroy(s);
+}
+
+/*
+ * Runs a 413 on the first response (a WARN line) then a 500 on GET next (an
+ * ERROR line) with stderr captured; returns what was written (malloc'd).
+ */
+static char *run_capturing_stderr(void)
+{
+    struct stub_event ev[2] = { { .fault = STUB_RESPONSE_413, .body = "big" },
+                                { .fault = STUB_NEXT_500 } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+    char path[] = "/tmp/lp-test-lambda-log.XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    char *out = calloc(1, 65536);
+    ssize_t n;
+
+    ASSERT_TRUE(fd >= 0 && saved >= 0 && out != NULL);
+    unlink(path);
+    stub_start(s);
+    fflush(stderr);
+    ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
+    ASSERT_STATUS(LP_EHTTP, run(s, 0, &seen));
+    ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    n = pread(fd, out, 65535, 0);
+    ASSERT_TRUE(n > 0);
+    close(fd);
+    stub_destroy(s);
+    return out;
+}
+
+/* AWS_LAMBDA_LOG_FORMAT=JSON: one JSON object a line, with Lambda's fields;
+ * AWS_LAMBDA_LOG_LEVEL filters them; text lines otherwise. */
+TEST(json_log_format_and_level)
+{
+    char *out, *line, *save = NULL;
+    int warn = 0, error = 0;
+
+    setenv("AWS_LAMBDA_LOG_FORMAT", "JSON", 1);
+    unsetenv("AWS_LAMBDA_LOG_LEVEL");
+    out = run_capturing_stderr();
+    for (line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_error_t err;
+        json_t *doc = json_loads(line, 0, &err);
+        const char *level, *stamp;
+        ASSERT_TRUE(doc != NULL);
+        level = json_string_value(json_object_get(doc, "level"));
+        stamp = json_string_value(json_object_get(doc, "timestamp"));
+        ASSERT_TRUE(level != NULL && stamp != NULL);
+        ASSERT_EQ(24, strlen(stamp)); /* 2026-11-22T08:35:25.345Z */
+        ASSERT_EQ('Z', stamp[23]);
+        ASSERT_STR_EQ("lambdapool",
+                      json_string_value(json_object_get(doc, "logger")));
+        ASSERT_TRUE(json_is_string(json_object_get(doc, "message")));
+        warn += strcmp(level, "WARN") == 0;
+        error += strcmp(level, "ERROR") == 0;
+        json_decref(doc);
+    }
+    ASSERT_TRUE(warn >= 1); /* the 413 */
+    ASSERT_EQ(1, error);    /* the 500: exiting */
+    free(out);
+
+    setenv("AWS_LAMBDA_LOG_LEVEL", "error", 1);
+    out = run_capturing_stderr();
+    ASSERT_TRUE(strstr(out, "\"level\":\"ERROR\"") != NULL);
+    ASSERT_TRUE(strstr(out, "\"level\":\"WARN\"") == NULL);
+    free(out);
+
+    unsetenv("AWS_LAMBDA_LOG_FORMAT");
+    out = run_capturing_stderr(); /* the level applies to JSON only */
+    ASSERT_TRUE(strncmp(out, "lambdapool: ", 12) == 0);
+    ASSERT_TRUE(strstr(out, "refused as too large") != NULL);
+    ASSERT_TRUE(strstr(out, "\"level\"") == NULL);
+    free(out);
+    unsetenv("AWS_LAMBDA_LOG_LEVEL");
 }
 
 TEST(next_403_exits)

@@ -152,7 +152,17 @@ void lp__lambda_set_retry_delay_ms(long ms);
 lp_status lp__lambda_curl_init(void);
 
 /* Writes "lambdapool: <message>\n" to stderr in one write. */
+/*
+ * The runtime's own log lines, on stderr (CloudWatch on Lambda), one write
+ * each: "lambdapool: <message>", or with AWS_LAMBDA_LOG_FORMAT=JSON one JSON
+ * object a line, {"timestamp","level","message","logger":"lambdapool"}, as
+ * Lambda's JSON log format asks, filtered by AWS_LAMBDA_LOG_LEVEL (lines
+ * below it are dropped; as on Lambda, the level applies to JSON only).
+ * lp__lambda_log writes at WARN, lp__lambda_log_error at ERROR.
+ */
 void lp__lambda_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void lp__lambda_log_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* ---- The invocation (lambda_context.c) ---------------------------------- */
 
