@@ -484,7 +484,8 @@ TEST(kill_under_load_breaks_pool)
 {
     enum { N = 200 };
     lp_executor *ex = make_pool(2, LP_WORKER_DEATH_BREAK);
-    int64_t ms = 1;
+    int64_t ms = 20; /* 2 s of work: the kill comes while it runs, even if
+                      * this thread stalls after submitting */
     lp_future *f[N];
     long pid = worker_pid(ex);
     int broken = 0;
