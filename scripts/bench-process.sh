@@ -101,7 +101,7 @@ echo "-- map, 8-byte items, chunksize 100"
 show "lambdapool lp_process_pool_map_bytes" "lp.map per_item_us" "us per item"
 show "Python map(chunksize=100)" "py.map per_item_us" "us per item"
 ratio "map chunksize 100 per item vs Python" "py.map per_item_us" "lp.map per_item_us"
-echo "-- start-up: create a 2-worker pool and get an answer from each worker"
+echo "-- start-up: create a 2-worker pool, run 2 trivial tasks, take both results (median)"
 show "lambdapool" "lp.up startup_ms" ms
 show "Python" "py.up startup_ms" ms
 ratio "pool start-up (2 workers) vs Python" "py.up startup_ms" "lp.up startup_ms"

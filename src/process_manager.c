@@ -37,30 +37,50 @@
 
 /* ---- run-time estimates ------------------------------------------------ */
 
+/*
+ * Expected run time of one entry, by task function, shared by every pool of
+ * the process (a function's cost does not depend on the pool that runs it,
+ * and a pool created per request then starts with what earlier ones
+ * learnt). Each slot is one atomic word: a tag of the function in the high
+ * half, nanoseconds (saturated at about 4.3 s) in the low half. Updates may
+ * be lost to a race between two managers; an estimate is only a hint.
+ */
+#define EST_SLOTS 64
+
+static _Atomic uint64_t run_estimates[EST_SLOTS];
+
 static unsigned est_slot(uint64_t fn)
 {
-    return (unsigned)((fn >> 4) ^ (fn >> 13)) % LP__PP_EST_SLOTS;
+    return (unsigned)((fn >> 4) ^ (fn >> 13)) % EST_SLOTS;
+}
+
+static uint64_t est_tag(uint64_t fn)
+{
+    return (uint64_t)((uint32_t)(fn ^ (fn >> 29)) | 1u) << 32;
 }
 
 /* Expected run time of one entry of `fn`, or -1 when never seen. */
-static int64_t est_get(const struct process_pool *p, uint64_t fn)
+static int64_t est_get(uint64_t fn)
 {
-    unsigned i = est_slot(fn);
+    uint64_t v = atomic_load_explicit(&run_estimates[est_slot(fn)],
+                                      memory_order_relaxed);
 
-    return p->est[i].fn == fn ? p->est[i].ns : -1;
+    return (v & ~0xffffffffull) == est_tag(fn) ? (int64_t)(uint32_t)v : -1;
 }
 
-/* An exponential moving average; a function of another slot is evicted. */
-static void est_put(struct process_pool *p, uint64_t fn, int64_t ns)
+/* An exponential moving average; a function of another tag is evicted. */
+static void est_put(uint64_t fn, int64_t ns)
 {
-    unsigned i = est_slot(fn);
+    int64_t old = est_get(fn);
 
-    if (p->est[i].fn != fn) {
-        p->est[i].fn = fn;
-        p->est[i].ns = ns;
-    } else {
-        p->est[i].ns = (3 * p->est[i].ns + ns) / 4;
-    }
+    if (old >= 0)
+        ns = (3 * old + ns) / 4;
+    if (ns < 0)
+        ns = 0;
+    if (ns > (int64_t)UINT32_MAX)
+        ns = (int64_t)UINT32_MAX;
+    atomic_store_explicit(&run_estimates[est_slot(fn)],
+                          est_tag(fn) | (uint64_t)ns, memory_order_relaxed);
 }
 
 /* The item left worker `w` (answered, failed or sent back). */
@@ -384,7 +404,7 @@ static void complete_entry(struct process_pool *p, struct pp_worker *w,
         int64_t start =
             it->sent_ns > w->last_done_ns ? it->sent_ns : w->last_done_ns;
 
-        est_put(p, it->fn, (now - start) / (int64_t)(it->runs ? it->runs : 1));
+        est_put(it->fn, (now - start) / (int64_t)(it->runs ? it->runs : 1));
         w->last_done_ns = now;
         ahead_remove(w, it);
         w->head = it->next;
@@ -410,7 +430,9 @@ static bool handle_frame(struct process_pool *p, struct pp_worker *w,
     }
     lp__frame_body_free(&w->rd, body);
     if (h->type == LP__FRAME_HELLO && !w->heard) {
+        /* A task waiting for it started now, not when it was sent. */
         w->heard = true;
+        w->last_done_ns = lp__monotonic_ns();
         return true;
     }
     if (h->type != LP__FRAME_INIT_FAIL)
@@ -494,39 +516,22 @@ static void write_worker(struct pp_worker *w)
 /* ---- the manager thread -------------------------------------------------- */
 
 /*
- * Tasks a worker may be sent ahead. While a worker is still starting (no
- * HELLO yet), only one: a second task queued behind a busy worker would
- * wait for it although the starting worker is about to be free (3 blocking
- * tasks on 3 new workers must run side by side).
- */
-static unsigned inflight_limit(const struct process_pool *p)
-{
-    for (int i = 0; i < p->max_workers; i++) {
-        if (p->w[i].state == SLOT_STARTING ||
-            (p->w[i].state == SLOT_READY && !p->w[i].heard))
-            return 1;
-    }
-    return p->max_inflight;
-}
-
-/*
- * Tasks worker `w` can take now. A worker is sent tasks once it said HELLO,
- * except an eager one (the first initial worker, which the fork server
- * forks first, and a replacement), which gets one task to find waiting
- * when it starts. Sending to the others before they run would tie a task
- * to a process that may start well after a running worker is free again
- * (the fork server forks the initial workers one after the other).
+ * Tasks worker `w` can take now: up to max_inflight, but a busy worker only
+ * behind short work (short_work_ahead). A worker is sent tasks once it said
+ * HELLO, except an eager one (the first initial worker, which the fork
+ * server forks first, and a replacement), whose first tasks wait in its
+ * socket until it starts. Sending to the others before they run would tie
+ * a task to a process that may start well after a running worker is free
+ * again (the fork server forks the initial workers one after the other);
+ * so 3 blocking tasks on 3 new workers run side by side, each in its own.
  */
 static unsigned room_of(const struct process_pool *p, const struct pp_worker *w,
-                        unsigned limit, int64_t now)
+                        int64_t now)
 {
-    unsigned max = p->cfg.max_tasks_per_child, r;
+    unsigned max = p->cfg.max_tasks_per_child, limit = p->max_inflight, r;
 
-    if (w->state != SLOT_READY || w->exited)
-        return 0;
-    if (!w->heard)
-        limit = w->eager ? 1 : 0;
-    else if (!short_work_ahead(w, now))
+    if (w->state != SLOT_READY || w->exited || (!w->heard && !w->eager) ||
+        !short_work_ahead(w, now))
         return 0;
     r = w->inflight < limit ? limit - w->inflight : 0;
     if (max > 0)
@@ -536,13 +541,12 @@ static unsigned room_of(const struct process_pool *p, const struct pp_worker *w,
 
 static struct pp_worker *pick_worker(struct process_pool *p, int64_t now)
 {
-    unsigned limit = inflight_limit(p);
     struct pp_worker *best = NULL;
 
     for (int i = 0; i < p->max_workers; i++) {
         struct pp_worker *w = &p->w[i];
 
-        if (room_of(p, w, limit, now) == 0)
+        if (room_of(p, w, now) == 0)
             continue;
         if (best == NULL || w->inflight < best->inflight)
             best = w;
@@ -552,10 +556,10 @@ static struct pp_worker *pick_worker(struct process_pool *p, int64_t now)
 
 static unsigned free_slots(struct process_pool *p, int64_t now)
 {
-    unsigned room = 0, limit = inflight_limit(p);
+    unsigned room = 0;
 
     for (int i = 0; i < p->max_workers; i++)
-        room += room_of(p, &p->w[i], limit, now);
+        room += room_of(p, &p->w[i], now);
     return room;
 }
 
@@ -583,10 +587,9 @@ static struct pp_item *take_queued(struct process_pool *p, unsigned n)
     return first;
 }
 
-static void assign(struct process_pool *p, struct pp_worker *w,
-                   struct pp_item *it, int64_t now)
+static void assign(struct pp_worker *w, struct pp_item *it, int64_t now)
 {
-    int64_t est = est_get(p, it->fn);
+    int64_t est = est_get(it->fn);
 
     it->sent_ns = now;
     it->runs = it->pending;
@@ -634,7 +637,7 @@ static void dispatch(struct process_pool *p)
                 break;
             }
             if (item_start(it))
-                assign(p, w, it, now);
+                assign(w, it, now);
             else
                 lp__pp_item_free(it);
         }

@@ -27,8 +27,6 @@
  * faults, which for big payloads is more than the copy itself.
  */
 #define LP__PP_CACHE_SLOTS 4
-/* Run time per entry, by task function: the manager's estimates. */
-#define LP__PP_EST_SLOTS   64
 #define LP__PP_CACHE_MIN   (64 * 1024)
 #define LP__PP_CACHE_BYTES (8u << 20)
 
@@ -101,10 +99,6 @@ struct process_pool {
     struct pollfd *pfds; /* manager only */
     bool quitting;       /* manager only */
     bool terminating;    /* manager only: workers are being signalled */
-    struct {
-        uint64_t fn;
-        int64_t ns;
-    } est[LP__PP_EST_SLOTS]; /* manager only */
     atomic_size_t alive, idle;
     atomic_uint_least64_t completed;
 };
