@@ -64,19 +64,36 @@ measure() {
 
 show() { echo "  $1: ${fig[$2]:-n/a} $3"; }
 
-# ratio WHAT PEER_KEY LP_KEY [higher]: peer/lp (lp/peer when higher-is-better)
+# ratio WHAT PEER_KEY LP_KEY [higher]: peer/lp (lp/peer when higher-is-better);
+# also kept as fig["ratio WHAT"] for the targets.
 ratio() {
-    local a=${fig[$2]:-} b=${fig[$3]:-}
+    local a=${fig[$2]:-} b=${fig[$3]:-} line
     [ -n "$a" ] && [ -n "$b" ] || return 0
     if [ "${4:-}" = higher ]; then
-        awk -v a="$b" -v b="$a" -v w="$1" 'BEGIN { if (b > 0) printf "ratio %s: %.2fx\n", w, a / b }'
+        line=$(awk -v a="$b" -v b="$a" -v w="$1" 'BEGIN { if (b > 0) printf "ratio %s: %.2fx\n", w, a / b }')
     else
-        awk -v a="$a" -v b="$b" -v w="$1" 'BEGIN { if (b > 0) printf "ratio %s: %.2fx\n", w, a / b }'
+        line=$(awk -v a="$a" -v b="$b" -v w="$1" 'BEGIN { if (b > 0) printf "ratio %s: %.2fx\n", w, a / b }')
     fi
+    [ -n "$line" ] || return 0
+    echo "$line"
+    line=${line##*: }
+    fig["ratio $1"]=${line%x}
+}
+
+# target TEXT VALUE OP LIMIT: whether lambdapool met one of issue 3's targets.
+target() {
+    local text=$1 v=${2:-} op=$3 limit=$4 ok
+    if [ -z "$v" ]; then
+        printf '  %-58s not measured\n' "$text"
+        return 0
+    fi
+    ok=$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN {
+        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
+    printf '  %-58s %-6s (%s)\n' "$text" "$ok" "$v"
 }
 
 echo
-echo "== process pool vs Python's ProcessPoolExecutor (2 workers; best of $REPEAT)"
+echo "== process pool vs Python's ProcessPoolExecutor (2 workers; best of $REPEAT; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 measure lp.rt "$C" pertask "$N" 0
 measure lp.rt64 "$C" pertask "$N" 64
 measure lp.map "$C" map "$MAP_N" 100
@@ -120,4 +137,13 @@ show "Python multiprocessing.Process per task" "py.three process3_us" us
 ratio "3 tasks: warm process pool vs fork+wait per task" "lp.three fork3_us" "lp.three pool3_us"
 ratio "3 tasks: warm process pool vs thread per task" "lp.three thread3_us" "lp.three pool3_us"
 ratio "3 tasks: warm process pool vs Python Process per task" "py.three process3_us" "lp.three pool3_us"
+echo "== targets (issue 3)"
+target "per-task round trip, pipelined (64), <= 5 us" "${fig[lp.rt64 per_task_us]:-}" "<=" 5
+target "per-task round trip pipelined >= 25x Python's" \
+    "${fig[ratio per-task round trip pipelined (64) vs Python ProcessPoolExecutor]:-}" ">=" 25
+target "map with chunking <= 0.5 us per item" "${fig[lp.map per_item_us]:-}" "<=" 0.5
+target "pool start-up, 2 workers, <= 2 ms" "${fig[lp.up startup_ms]:-}" "<=" 2
+target "pool start-up >= 8x Python's" \
+    "${fig[ratio pool start-up (2 workers) vs Python]:-}" ">=" 8
+target "1 MiB payload round trips >= 1 GB/s" "${fig[lp.mib mib_gb_per_s]:-}" ">=" 1
 exit $failed
