@@ -189,7 +189,9 @@ TEST(workers_beyond_preconnected_all_run)
 {
     enum { N = LP__PRECONNECT_MAX + 3 };
     lp_executor *ex = make_pool(N, 0);
-    int64_t ms = 1500;
+    /* Long enough for the last workers to start on a loaded machine (TSan:
+     * up to 0.7 s seen) before a first one frees and takes their task. */
+    int64_t ms = 3000;
     lp_future *fs[N];
     char pids[N][32];
     int distinct = 0;
