@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the benchmark programs (bench-lambdapool, bench-glib,
- * bench-libuv): a clock, /proc/self/status readers, statistics, argument
- * parsing and the output format.
+ * bench-libuv; the clocks also by bench/http): a clock, /proc/self/status
+ * readers, statistics, argument parsing and the output format.
  *
  * Every program takes one measurement per run, chosen by its first argument,
  * and prints one `<key> <value>` line per figure, which scripts/bench.sh
@@ -96,6 +96,17 @@ static inline int64_t bench_cpu_ns(void)
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The two clocks in milliseconds, as the HTTP benchmarks print them. */
+static inline double bench_now_ms(void)
+{
+    return (double)bench_now_ns() / 1e6;
+}
+
+static inline double bench_cpu_ms(void)
+{
+    return (double)bench_cpu_ns() / 1e6;
 }
 
 /* Sleeps `ms` and prints idle_cpu_pct: CPU time used meanwhile, in % of a

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench-common.h"
+
 #define EVENTS 256
 
 struct conn {
@@ -35,23 +37,6 @@ struct conn {
     size_t want;   /* header block plus Content-Length, once known */
     char buf[512]; /* the start of the response, to find its length */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
 
 /* Sets c->want once the header block is in; 0 while it is not. */
 static void find_length(struct conn *c)
@@ -130,8 +115,8 @@ int main(int argc, char **argv)
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (conns == NULL || ep < 0)
         return 1;
-    t0 = now_ms();
-    c0 = cpu_ms();
+    t0 = bench_now_ms();
+    c0 = bench_cpu_ms();
     for (int i = 0; i < n; i++) {
         struct conn *c = &conns[i];
         struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
@@ -175,8 +160,8 @@ int main(int argc, char **argv)
             close(c->fd);
         }
     }
-    wall = now_ms() - t0;
-    cpu = cpu_ms() - c0;
+    wall = bench_now_ms() - t0;
+    cpu = bench_cpu_ms() - c0;
     getrusage(RUSAGE_SELF, &ru);
     printf("wall_x %.3f\ncpu_ms %.1f\nrss_kib %ld\nok %d\n", wall / delay, cpu,
            ru.ru_maxrss, ok);

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <uv.h>
 
+#include "../bench-common.h"
+
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
@@ -35,23 +37,6 @@ static uv_loop_t *loop;
 static uv_timer_t timer;
 static CURLM *multi;
 static int done, ok;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -233,8 +218,8 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    t0 = now_ms();
-    c0 = cpu_ms();
+    t0 = bench_now_ms();
+    c0 = bench_cpu_ms();
     for (int i = 0; i < n; i++) {
         if (add_request(url, ca) != 0)
             return 1;
@@ -242,8 +227,8 @@ int main(int argc, char **argv)
     while (done < n && uv_run(loop, UV_RUN_ONCE) >= 0) {
         /* until every transfer is retired */
     }
-    wall = now_ms() - t0;
-    cpu = cpu_ms() - c0;
+    wall = bench_now_ms() - t0;
+    cpu = bench_cpu_ms() - c0;
     getrusage(RUSAGE_SELF, &ru);
     printf("wall_x %.3f\ncpu_ms %.1f\nrss_kib %ld\nok %d\n", wall / delay, cpu,
            ru.ru_maxrss, ok);

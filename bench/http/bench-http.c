@@ -31,25 +31,10 @@
 
 #include "lambdapool/lambdapool.h"
 
+#include "../bench-common.h"
+
 static char url[128];
 static lp_http_client *shared;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
 
 static long peak_rss_kib(void)
 {
@@ -206,8 +191,8 @@ int main(int argc, char **argv)
     o.max_streams_per_connection = env_unsigned("LP_BENCH_HTTP_MAX_STREAMS", 0);
     if (lp_http_client_create(&o, &shared) != LP_OK)
         return 1;
-    t0 = now_ms();
-    c0 = cpu_ms();
+    t0 = bench_now_ms();
+    c0 = bench_cpu_ms();
     if (strcmp(mode, "event-loop") == 0)
         ok = run_event_loop(n, fs);
     else if (strcmp(mode, "thread-pool") == 0)
@@ -216,8 +201,8 @@ int main(int argc, char **argv)
         ok = run_thread_per_request(n);
     else
         return 2;
-    wall = now_ms() - t0;
-    cpu = cpu_ms() - c0;
+    wall = bench_now_ms() - t0;
+    cpu = bench_cpu_ms() - c0;
     printf("wall_x %.3f\ncpu_ms %.1f\nrss_kib %ld\nok %d\n", wall / delay, cpu,
            peak_rss_kib(), ok);
     for (int i = 0; i < n; i++)
