@@ -31,9 +31,11 @@
  * A task is sent ahead to a busy worker only when the work in flight there
  * is expected to end within this long: pipelining saves a round trip (tens
  * of microseconds), which matters for short tasks only, while a task sent
- * ahead cannot be taken back if the one in front turns out long.
+ * ahead cannot be taken back if the one in front turns out long. 10 ms
+ * keeps big payloads pipelined on a loaded machine (a 1 MiB round trip,
+ * transfer included, counts as the task's run time).
  */
-#define SEND_AHEAD_HORIZON_NS (2 * LP__NS_PER_MS)
+#define SEND_AHEAD_HORIZON_NS (10 * LP__NS_PER_MS)
 
 /* ---- run-time estimates ------------------------------------------------ */
 

@@ -363,7 +363,10 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  *
  * Tasks sent to a worker are RUNNING and cannot be cancelled; each worker is
  * sent at most `max_inflight` tasks ahead (Python keeps max_workers + 1 in
- * its call queue); the rest stay PENDING and cancellable.
+ * its call queue), and a busy worker only behind work expected to end
+ * within about 10 ms (by the recent run times of those task functions), so
+ * a task is not held up behind a long one while another worker is free;
+ * the rest stay PENDING and cancellable.
  *
  * Done callbacks of the pool's futures run on its manager thread, holding
  * no lock. They may submit; as from a thread pool's own task, shutdown with
@@ -398,7 +401,8 @@ typedef struct lp_process_pool_options {
      * more, until it is destroyed. */
     size_t max_payload;
     /* Tasks sent ahead to each worker, 1..256 (0: 2). More pipelines small
-     * tasks better; fewer keeps more of the queue cancellable. */
+     * tasks better; fewer keeps more of the queue cancellable. Tasks are
+     * sent ahead only behind short work (see above). */
     unsigned max_inflight;
 } lp_process_pool_options;
 
