@@ -82,6 +82,33 @@ static int min_level(void)
     return 0;
 }
 
+/* The invocation this thread's loop is handling, for JSON log lines (each
+ * loop runs on its own thread, so concurrent invocations keep theirs). */
+static _Thread_local const char *log_request_id;
+
+void lp__lambda_log_request(const char *request_id)
+{
+    log_request_id = request_id;
+}
+
+/* The line's JSON object; requestId only while an invocation is handled
+ * (and left out if the id is not valid UTF-8). */
+static json_t *json_record(const char *stamp, int level, const char *msg)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "timestamp", stamp, "level",
+                            level_names[level - 1], "message", msg, "logger",
+                            "lambdapool");
+    json_t *id = log_request_id != NULL && log_request_id[0] != '\0'
+                     ? json_string(log_request_id)
+                     : NULL;
+
+    if (doc != NULL && id != NULL)
+        json_object_set_new(doc, "requestId", id);
+    else
+        json_decref(id);
+    return doc;
+}
+
 /* One JSON line into buf; its length, or 0 when it could not be built. */
 static size_t json_line(int level, const char *msg, char *buf, size_t cap)
 {
@@ -98,9 +125,7 @@ static size_t json_line(int level, const char *msg, char *buf, size_t cap)
     snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
              ts.tv_nsec / 1000000);
     if (clean != NULL)
-        doc = json_pack("{s:s, s:s, s:s, s:s}", "timestamp", stamp, "level",
-                        level_names[level - 1], "message", clean, "logger",
-                        "lambdapool");
+        doc = json_record(stamp, level, clean);
     if (doc != NULL)
         dump = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (dump != NULL && strlen(dump) + 1 < cap) {

@@ -296,6 +296,8 @@ answer_broken_event(struct runtime *rt, struct lp__lambda_api *api,
     const char *id = next->headers.request_id;
     char msg[400];
 
+    lp__lambda_log_request(id);
+
     if (next->too_big) {
         snprintf(msg, sizeof(msg),
                  "event larger than the runtime's limit of %zu bytes",
@@ -313,6 +315,7 @@ answer_broken_event(struct runtime *rt, struct lp__lambda_api *api,
                              : "Runtime.EventUnreadable",
                          msg, NULL);
     }
+    lp__lambda_log_request(NULL);
     return *st == LP_OK ? NEXT_ANSWERED : NEXT_FATAL;
 }
 
@@ -405,6 +408,7 @@ static lp_status handle(struct runtime *rt, struct loop *lp,
     lp_status st;
 
     fill_context(rt, &next->headers, lp->index, &ctx);
+    lp__lambda_log_request(ctx.request_id);
     if (rt->concurrency == 1)
         set_trace_env(ctx.trace_id);
     lp__lambda_invocation_init(&inv, next->body, next->len);
@@ -416,6 +420,7 @@ static lp_status handle(struct runtime *rt, struct loop *lp,
     else
         st = post_outcome(api, ctx.request_id, &inv);
     lp__lambda_invocation_clear(&inv);
+    lp__lambda_log_request(NULL);
     return st;
 }
 

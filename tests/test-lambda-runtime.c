@@ -344,7 +344,7 @@ static char *run_capturing_stderr(void)
 TEST(json_log_format_and_level)
 {
     char *out, *line, *save = NULL;
-    int warn = 0, error = 0;
+    int warn = 0, error = 0, with_id = 0;
 
     setenv("AWS_LAMBDA_LOG_FORMAT", "JSON", 1);
     unsetenv("AWS_LAMBDA_LOG_LEVEL");
@@ -363,12 +363,21 @@ TEST(json_log_format_and_level)
         ASSERT_STR_EQ("lambdapool",
                       json_string_value(json_object_get(doc, "logger")));
         ASSERT_TRUE(json_is_string(json_object_get(doc, "message")));
+        /* The 413 is logged while req-0 is handled; the 500 on GET next
+         * after it, outside any invocation. */
+        if (json_object_get(doc, "requestId") != NULL) {
+            ASSERT_STR_EQ("req-0",
+                          json_string_value(json_object_get(doc, "requestId")));
+            ASSERT_STR_EQ("WARN", level);
+            with_id++;
+        }
         warn += strcmp(level, "WARN") == 0;
         error += strcmp(level, "ERROR") == 0;
         json_decref(doc);
     }
-    ASSERT_TRUE(warn >= 1); /* the 413 */
-    ASSERT_EQ(1, error);    /* the 500: exiting */
+    ASSERT_TRUE(warn >= 1);    /* the 413 */
+    ASSERT_TRUE(with_id >= 1); /* its line names the invocation */
+    ASSERT_EQ(1, error);       /* the 500: exiting */
     free(out);
 
     setenv("AWS_LAMBDA_LOG_LEVEL", "error", 1);

@@ -151,18 +151,22 @@ void lp__lambda_set_retry_delay_ms(long ms);
 /* curl_global_init once per process. LP_EHTTP if libcurl refused. */
 lp_status lp__lambda_curl_init(void);
 
-/* Writes "lambdapool: <message>\n" to stderr in one write. */
 /*
  * The runtime's own log lines, on stderr (CloudWatch on Lambda), one write
  * each: "lambdapool: <message>", or with AWS_LAMBDA_LOG_FORMAT=JSON one JSON
  * object a line, {"timestamp","level","message","logger":"lambdapool"}, as
  * Lambda's JSON log format asks, filtered by AWS_LAMBDA_LOG_LEVEL (lines
  * below it are dropped; as on Lambda, the level applies to JSON only).
- * lp__lambda_log writes at WARN, lp__lambda_log_error at ERROR.
+ * lp__lambda_log writes at WARN, lp__lambda_log_error at ERROR. While a
+ * loop handles an invocation, its JSON lines carry "requestId" too.
  */
 void lp__lambda_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void lp__lambda_log_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/* Names the invocation the calling thread handles from now on in its log
+ * lines (NULL: none). The string must outlive that use. */
+void lp__lambda_log_request(const char *request_id);
 
 /* ---- The invocation (lambda_context.c) ---------------------------------- */
 
