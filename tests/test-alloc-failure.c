@@ -336,4 +336,29 @@ TEST(alloc_task_fail_message)
     gate_destroy(&g);
 }
 
+/*
+ * Blocks of 1 MiB or more sit on 2 MiB boundaries (so the kernel can back
+ * them with huge pages), are usable to their full size, resizable and freed
+ * like any other block, and fail under the hook like any other.
+ */
+TEST(big_blocks_on_huge_page_boundaries)
+{
+    size_t sizes[] = { (size_t)1 << 20, ((size_t)3 << 20) + 17 };
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        unsigned char *p = lp__malloc(sizes[i]), *q;
+
+        ASSERT_TRUE(p != NULL);
+        ASSERT_EQ(0, (uintptr_t)p % ((uintptr_t)2 << 20));
+        memset(p, 0xa5, sizes[i]);
+        q = lp__realloc(p, sizes[i] * 2);
+        ASSERT_TRUE(q != NULL);
+        ASSERT_EQ(0xa5, q[sizes[i] - 1]);
+        lp__free(q);
+    }
+    lp__alloc_fail_after(0);
+    ASSERT_NULL(lp__malloc((size_t)1 << 20));
+    lp__alloc_fail_after(-1);
+}
+
 LP_TEST_MAIN()
