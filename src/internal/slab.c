@@ -7,6 +7,14 @@
  * reaches zero exactly when every handed-out object was freed. Under
  * AddressSanitizer freed slots are poisoned, so use-after-free is still
  * reported.
+ *
+ * A thread that has made HEAVY_SLABS slabs (a submitting thread in a burst)
+ * carves its further slabs out of 2 MiB chunks, which lp__malloc places on
+ * huge pages where the kernel offers them: a million live futures then cost
+ * ~70 page faults instead of ~35,000, and a 4 KiB fault was measured at
+ * ~14 us in a Firecracker microVM. A chunk counts its slabs the way a slab
+ * counts its objects (plus one while it is its thread's current chunk), so
+ * it is freed with the last of them; one live object can thus pin 2 MiB.
  */
 #include "slab.h"
 
@@ -44,9 +52,18 @@ struct header {
 #define GRAIN    sizeof(struct header)
 #define NCLASSES (LP__SLAB_OBJECT_MAX / GRAIN)
 
+#define HEAVY_SLABS 64
+#define CHUNK_SIZE  ((size_t)2 << 20)
+
+struct chunk {
+    atomic_uint live; /* slabs not yet released, +1 while current */
+    size_t used;      /* bytes carved, this header included */
+};
+
 struct slab {
     atomic_uint live;
-    size_t slot_size; /* header included */
+    size_t slot_size;    /* header included */
+    struct chunk *chunk; /* NULL: allocated on its own */
     alignas(16) unsigned char slots[];
 };
 
@@ -57,13 +74,34 @@ struct thread_cache {
 
 /* One current slab per size class; class i serves sizes up to (i+1)*8. */
 static _Thread_local struct thread_cache caches[NCLASSES];
+/* The thread's chunk to carve slabs from, and how many slabs it made. */
+static _Thread_local struct chunk *current_chunk;
+static _Thread_local unsigned slabs_made;
+
+static void release_chunk(struct chunk *c)
+{
+    if (atomic_fetch_sub(&c->live, 1) == 1)
+        lp__free(c);
+}
+
+static void retire_chunk(void)
+{
+    if (current_chunk != NULL) {
+        release_chunk(current_chunk);
+        current_chunk = NULL;
+    }
+}
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void release_slots(struct slab *s, unsigned n)
 {
-    if (n > 0 && atomic_fetch_sub(&s->live, n) == n)
-        lp__free(s);
+    if (n > 0 && atomic_fetch_sub(&s->live, n) == n) {
+        if (s->chunk != NULL)
+            release_chunk(s->chunk);
+        else
+            lp__free(s);
+    }
 }
 
 /* Gives back the slots the thread will never hand out. */
@@ -82,6 +120,7 @@ static void thread_exit(void *unused)
     (void)unused;
     for (i = 0; i < NCLASSES; i++)
         retire_current(&caches[i]);
+    retire_chunk();
 }
 
 static void make_exit_key(void)
@@ -89,14 +128,42 @@ static void make_exit_key(void)
     pthread_key_create(&exit_key, thread_exit);
 }
 
+/* `size` bytes (a multiple of 16) from the thread's chunk, a new one if it
+ * is full; NULL when out of memory. */
+static void *carve(size_t size)
+{
+    struct chunk *c = current_chunk;
+    void *p;
+
+    if (c == NULL || CHUNK_SIZE - c->used < size) {
+        c = lp__malloc(CHUNK_SIZE);
+        if (c == NULL)
+            return NULL;
+        atomic_init(&c->live, 1);
+        c->used = (sizeof(*c) + 15) & ~(size_t)15;
+        retire_chunk();
+        current_chunk = c;
+    }
+    p = (unsigned char *)c + c->used;
+    c->used += size;
+    atomic_fetch_add_explicit(&c->live, 1, memory_order_relaxed);
+    return p;
+}
+
 static struct slab *new_slab(size_t slot_size)
 {
-    struct slab *s = lp__malloc(sizeof(*s) + LP__SLAB_OBJECTS * slot_size);
+    size_t size =
+        (sizeof(struct slab) + LP__SLAB_OBJECTS * slot_size + 15) & ~(size_t)15;
+    bool heavy = slabs_made >= HEAVY_SLABS;
+    struct slab *s = heavy ? carve(size) : lp__malloc(size);
 
     if (s == NULL)
         return NULL;
+    if (!heavy)
+        slabs_made++;
     atomic_init(&s->live, LP__SLAB_OBJECTS);
     s->slot_size = slot_size;
+    s->chunk = heavy ? current_chunk : NULL;
     POISON(s->slots, LP__SLAB_OBJECTS * slot_size);
     return s;
 }

@@ -8,7 +8,8 @@
  * and the last free releases the slab. Slots are never reused, so allocation
  * is a bump and free is one atomic decrement, whichever thread frees. The
  * cost is memory pinned by long-lived objects: one live object keeps its
- * whole slab. Objects are 8-byte aligned (no member needs more).
+ * whole slab (its 2 MiB chunk, once the thread allocates heavily: see
+ * slab.c). Objects are 8-byte aligned (no member needs more).
  */
 #ifndef LP_INTERNAL_SLAB_H
 #define LP_INTERNAL_SLAB_H
