@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -260,6 +262,7 @@ TEST(json_run)
     ASSERT_TRUE(billed >= json_real_value(json_object_get(
                               json_object_get(cell, "ms"), "trimmed_mean")));
     ASSERT_TRUE(json_object_get(root, "prices") != NULL);
+    ASSERT_TRUE(json_is_true(json_object_get(root, "warm")));
     /* With a memory cgroup, the memory the handler added is reported. */
     if (json_is_true(
             json_object_get(json_array_get(json_object_get(root, "rows"), 0),
@@ -331,6 +334,101 @@ TEST(plot_svg)
     ASSERT_TRUE(n > 0);
     head[n] = '\0';
     ASSERT_TRUE(strstr(head, "<svg") != NULL);
+}
+
+/*
+ * A loopback HTTP server in a child process that answers every request with
+ * 200 and "Connection: close", and writes one byte to *count_fd per request
+ * served. Returns its pid; *port is where it listens.
+ */
+static pid_t start_counting_server(int *port, int *count_fd)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fds[2];
+    pid_t pid;
+
+    ASSERT_TRUE(ls >= 0);
+    ASSERT_EQ(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+    ASSERT_EQ(listen(ls, 64), 0);
+    ASSERT_EQ(getsockname(ls, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                    "Connection: close\r\n\r\nok";
+        char buf[4096];
+
+        for (;;) {
+            int c = accept(ls, NULL, NULL);
+            size_t n = 0;
+            ssize_t r;
+
+            if (c < 0)
+                continue;
+            while (n < sizeof(buf) - 1 &&
+                   (r = read(c, buf + n, sizeof(buf) - 1 - n)) > 0) {
+                n += (size_t)r;
+                buf[n] = '\0';
+                if (strstr(buf, "\r\n\r\n") != NULL)
+                    break;
+            }
+            if (write(c, reply, sizeof(reply) - 1) < 0 ||
+                write(fds[1], "r", 1) != 1)
+                _exit(1);
+            close(c);
+        }
+    }
+    close(ls);
+    close(fds[1]);
+    *count_fd = fds[0];
+    return pid;
+}
+
+/* Requests the server counted so far (the run that made them has ended). */
+static int requests_served(int count_fd)
+{
+    char buf[256];
+    int n = 0;
+    ssize_t r;
+
+    fcntl(count_fd, F_SETFL, O_NONBLOCK);
+    while ((r = read(count_fd, buf, sizeof(buf))) > 0)
+        n += (int)r;
+    return n;
+}
+
+/*
+ * By default each run is a warm invocation: the worker first calls the
+ * handler once, untimed, so N tasks make 2N requests per run; --cold makes
+ * N. The same holds for the seeds' Python programs.
+ */
+TEST(warm_invocation_before_each_run)
+{
+    static struct output o;
+    bool python = system("python3 -c pass 2>/dev/null") == 0;
+    const char *modes = python ? "threads,py-threads" : "threads";
+    int port, count_fd, runs = python ? 2 : 1;
+    char url[64];
+    pid_t server = start_counting_server(&port, &count_fd);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+    RUN(&o, "--url", url, "-n", "2", "-m", "1769", "-r", "1", "--modes", modes,
+        "--no-throttle", "--format", "csv");
+    if (o.status != 0)
+        LP_TEST_FAIL("status %d: %s", o.status, o.err);
+    ASSERT_EQ(requests_served(count_fd), runs * 2 * 2);
+    RUN(&o, "--url", url, "-n", "2", "-m", "1769", "-r", "1", "--modes", modes,
+        "--no-throttle", "--format", "csv", "--cold");
+    if (o.status != 0)
+        LP_TEST_FAIL("status %d: %s", o.status, o.err);
+    ASSERT_EQ(requests_served(count_fd), runs * 2);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    close(count_fd);
 }
 
 static bool exists(const char *path)

@@ -137,6 +137,12 @@ void tune_print_help(void *out)
         "                       discardTopBottom)\n"
         "  --workers W          pool size for the pool modes (default N)\n"
         "  --timeout S          limit for one run in seconds (default 120)\n"
+        "  --cold               time the first invocation in a fresh process\n"
+        "                       (default: a warm one -- each run first calls\n"
+        "                       the handler once, untimed, with no delay, as\n"
+        "                       an earlier invocation of a warm container\n"
+        "                       would have: thread stacks, malloc arenas and\n"
+        "                       libraries' first-use work are then in place)\n"
         "  --no-throttle        run without the cgroup CPU/memory limits\n"
         "\n"
         "Cost:\n"
@@ -177,8 +183,10 @@ void tune_print_help(void *out)
         "output says so. Cgroups are removed after each setting and on\n"
         "SIGINT/SIGTERM.\n"
         "\n"
-        "Internal: --worker MODE [--cpu-iters K] [--handshake] [--settle MS]\n"
-        "runs one measurement: with --handshake it prints \"" TUNE_READY_TAG
+        "Internal: --worker MODE [--cpu-iters K] [--warm [--warm-url URL]]\n"
+        "[--handshake] [--settle MS] runs one measurement: with --warm it\n"
+        "first runs the handler once, untimed, with no delay or CPU work\n"
+        "(GETting URL, if given); with --handshake it prints \"" TUNE_READY_TAG
         "\"\n"
         "once started and waits for a line on stdin (lp-tune moves it into\n"
         "the cgroup meanwhile, so start-up is not throttled, as Lambda's\n"
@@ -335,7 +343,10 @@ enum {
     OPT_WORKER,
     OPT_CPU_ITERS,
     OPT_SETTLE,
-    OPT_HANDSHAKE
+    OPT_HANDSHAKE,
+    OPT_COLD,
+    OPT_WARM,
+    OPT_WARM_URL
 };
 
 static const struct option long_options[] = {
@@ -366,6 +377,9 @@ static const struct option long_options[] = {
     { "cpu-iters", required_argument, NULL, OPT_CPU_ITERS },
     { "settle", required_argument, NULL, OPT_SETTLE },
     { "handshake", no_argument, NULL, OPT_HANDSHAKE },
+    { "cold", no_argument, NULL, OPT_COLD },
+    { "warm", no_argument, NULL, OPT_WARM },
+    { "warm-url", required_argument, NULL, OPT_WARM_URL },
     { NULL, 0, NULL, 0 }
 };
 
@@ -515,6 +529,15 @@ static int apply_option(int c, const char *arg, struct tune_config *cfg,
         return 0;
     case OPT_HANDSHAKE:
         cfg->handshake = true;
+        return 0;
+    case OPT_COLD:
+        cfg->cold = true;
+        return 0;
+    case OPT_WARM:
+        cfg->warm = true;
+        return 0;
+    case OPT_WARM_URL:
+        cfg->warm_url = arg;
         return 0;
     case OPT_SETTLE:
         return parse_int_opt("--settle", arg, 0, 10000, &cfg->settle_ms, err,

@@ -40,6 +40,33 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * The untimed invocation before a warm measurement: the same mode and task
+ * count, with no delay and no CPU work, so that what a warm container keeps
+ * from earlier invocations (glibc's cached thread stacks and malloc arenas,
+ * libraries' first-use work) is in place. Before the handshake, so it
+ * spends none of the throttled quota.
+ */
+static int warm_invocation(const struct tune_config *cfg,
+                           const struct workload *w)
+{
+    struct workload warm = *w;
+    struct mode_result res;
+
+    if (cfg->warm_url != NULL)
+        warm.url = cfg->warm_url;
+    warm.sleep_ms = 0;
+    warm.cpu_iters = 0;
+    if (modes_run(cfg->worker_mode, &warm, cfg->tasks, cfg->workers, &res) !=
+            0 ||
+        res.failed > 0) {
+        fprintf(stderr, "lp-tune: warm-up invocation failed: %s\n",
+                res.first_error);
+        return -1;
+    }
+    return 0;
+}
+
 /* --worker: one measurement, reported on stdout. */
 static int worker_main(const struct tune_config *cfg)
 {
@@ -52,6 +79,8 @@ static int worker_main(const struct tune_config *cfg)
     if (w.kind == TUNE_WL_CPU && w.cpu_iters == 0)
         w.cpu_iters = workload_cpu_calibrate(cfg->cpu_ms);
     workload_warm_up(&w);
+    if (cfg->warm && warm_invocation(cfg, &w) != 0)
+        return EXIT_RUN_FAILED;
     if (cfg->handshake) {
         char line[64];
 
@@ -105,6 +134,7 @@ struct plan {
     const struct tune_config *cfg;
     char self[PATH_MAX]; /* this executable, for --worker runs */
     char url[512];       /* what a task GETs (io-delay, url) */
+    char warm_url[512];  /* what the warm-up invocation GETs */
     const char *python_dir;
     char python_exe[PATH_MAX]; /* the interpreter itself, not a shim */
     long cpu_iters;
@@ -129,6 +159,7 @@ static void build_argv(const struct plan *p, enum tune_mode mode, int settle_ms,
         argv[n++] = (char *)p->python_exe;
         argv[n++] = buf[2];
         argv[n++] = buf[4];
+        argv[n++] = cfg->cold ? "-" : (char *)p->warm_url;
         argv[n++] = buf[0];
         argv[n++] = (char *)p->url;
         argv[n++] = buf[1];
@@ -141,6 +172,8 @@ static void build_argv(const struct plan *p, enum tune_mode mode, int settle_ms,
     argv[n++] = "--worker";
     argv[n++] = (char *)tune_mode_info(mode)->name;
     argv[n++] = "--handshake";
+    if (!cfg->cold)
+        argv[n++] = "--warm";
     argv[n++] = "--settle";
     argv[n++] = buf[4];
     argv[n++] = "--tasks";
@@ -154,6 +187,10 @@ static void build_argv(const struct plan *p, enum tune_mode mode, int settle_ms,
     case TUNE_WL_URL:
         argv[n++] = "--url";
         argv[n++] = (char *)p->url;
+        if (!cfg->cold) {
+            argv[n++] = "--warm-url";
+            argv[n++] = (char *)p->warm_url;
+        }
         break;
     case TUNE_WL_SLEEP:
         snprintf(buf[2], PATH_MAX, "%d", cfg->delay_ms);
@@ -214,7 +251,7 @@ static int run_cell(struct plan *p, struct results *r, int row, int col,
 {
     enum tune_mode mode = r->cols[col];
     char buf[5][PATH_MAX], what[64];
-    char *argv[16];
+    char *argv[20];
     struct run_result rr;
 
     snprintf(what, sizeof(what), "%d MB %s", r->rows[row].memory_mb,
@@ -340,11 +377,15 @@ static int prepare_plan(struct plan *p, int port)
         return EXIT_USAGE;
     }
     p->self[n] = '\0';
-    if (cfg->workload == TUNE_WL_IO_DELAY)
+    if (cfg->workload == TUNE_WL_IO_DELAY) {
         snprintf(p->url, sizeof(p->url), "http://127.0.0.1:%d/delay/%d", port,
                  cfg->delay_ms);
-    else if (cfg->workload == TUNE_WL_URL)
+        snprintf(p->warm_url, sizeof(p->warm_url),
+                 "http://127.0.0.1:%d/delay/0", port);
+    } else if (cfg->workload == TUNE_WL_URL) {
         snprintf(p->url, sizeof(p->url), "%s", cfg->url);
+        snprintf(p->warm_url, sizeof(p->warm_url), "%s", cfg->url);
+    }
     if (cfg->modes & ~((1u << TUNE_MODE_PY_SEQUENTIAL) - 1)) {
         p->python_dir = find_python_dir(cfg);
         if (p->python_dir == NULL) {

@@ -196,6 +196,11 @@ void report_table(FILE *f, const struct results *r)
     fprintf(f, "lp-tune: %s; %d run%s per cell\n", wl, cfg->reps,
             cfg->reps == 1 ? "" : "s");
     fprintf(f, "throttle: %s\n", r->throttle_note);
+    fprintf(f, "invocations: %s\n",
+            cfg->cold ? "cold (each run times the first invocation in a "
+                        "fresh process)"
+                      : "warm (each run follows an untimed invocation with "
+                        "no delay in the same process; --cold for the first)");
     print_section(f, r, "Time (ms, trimmed mean)", FIG_TIME, "%.1f");
     print_section(f, r, "Speedup vs sequential (same language)", FIG_SPEEDUP,
                   "%.2fx");
@@ -329,13 +334,14 @@ int report_json(FILE *f, const struct results *r)
                             "note", w->note, "cells", cells));
     }
     root = json_pack(
-        "{s:s,s:i,s:i,s:f,s:i,s:s,s:b,s:{s:s,s:s,s:s,s:f,s:f,s:f},s:o,"
+        "{s:s,s:i,s:i,s:b,s:f,s:i,s:s,s:b,s:{s:s,s:s,s:s,s:f,s:f,s:f},s:o,"
         "s:{s:o,s:o,s:o,s:f}}",
-        "workload", wl, "tasks", cfg->tasks, "reps", cfg->reps, "discard",
-        cfg->discard, "billing_granularity_ms", cfg->billing_ms, "throttle",
-        r->throttle_note, "throttled", r->throttled, "prices", "source",
-        r->prices.source, "date", r->prices.date, "region", r->prices.region,
-        "x86_64_gb_second", r->prices.gb_second[COST_X86_64], "arm64_gb_second",
+        "workload", wl, "tasks", cfg->tasks, "reps", cfg->reps, "warm",
+        !cfg->cold, "discard", cfg->discard, "billing_granularity_ms",
+        cfg->billing_ms, "throttle", r->throttle_note, "throttled",
+        r->throttled, "prices", "source", r->prices.source, "date",
+        r->prices.date, "region", r->prices.region, "x86_64_gb_second",
+        r->prices.gb_second[COST_X86_64], "arm64_gb_second",
         r->prices.gb_second[COST_ARM64], "request", r->prices.request, "rows",
         rows, "recommendation", "cheapest", pick_json(r, r->cheapest),
         "fastest", pick_json(r, r->fastest), "balanced",

@@ -93,6 +93,7 @@ struct tune_config {
     int billing_ms;    /* 1, or 100 for pre-2020 billing */
     bool throttle;     /* false: --no-throttle */
     bool progress;     /* false: --no-progress */
+    bool cold;         /* --cold: no warm-up invocation before timing */
     int run_timeout_s; /* limit for one worker run */
     /* --worker: run one mode once and print the result line. */
     bool worker;
@@ -100,6 +101,10 @@ struct tune_config {
     long cpu_iters; /* --cpu-iters: loop iterations per task (worker) */
     int settle_ms;  /* --settle: idle this long before timing (worker) */
     bool handshake; /* --handshake: print ready, wait for a line (worker) */
+    /* --warm: run the handler once, untimed, before the measurement, with
+     * no delay and GETting warm_url (--warm-url; else url) (worker). */
+    bool warm;
+    const char *warm_url;
 };
 
 /* The defaults: seed 000's experiment (3 requests, 1 s delay, C modes). */

@@ -1,13 +1,17 @@
 # lp-tune's launcher for the seeds' Python programs:
-#   python3 lp_tune_run.py SETTLE_MS PROGRAM.py URL N
-# Imports what the programs import, prints "lp-tune-ready" and waits for a
-# line on stdin (lp-tune moves this process into the throttled cgroup
-# meanwhile: start-up is Lambda's INIT, not the invocation), idles SETTLE_MS
-# ms so that the CPU quota is fresh, then runs PROGRAM.py as __main__ with
-# argv URL N. The program itself times its handler and prints the result;
-# then this process exits at once, skipping the interpreter's teardown
-# (slow under a 128 MB CPU share, and not part of any invocation), with
-# status 1 if a task failed in a thread or a child process.
+#   python3 lp_tune_run.py SETTLE_MS WARM_URL PROGRAM.py URL N
+# Imports what the programs import. Unless WARM_URL is "-", runs PROGRAM.py
+# once, untimed and with its output discarded, against WARM_URL (no delay),
+# as an earlier invocation of a warm container would have. Then prints
+# "lp-tune-ready" and waits for a line on stdin (lp-tune moves this process
+# into the throttled cgroup meanwhile: start-up is Lambda's INIT, not the
+# invocation), idles SETTLE_MS ms so that the CPU quota is fresh, then runs
+# PROGRAM.py as __main__ with argv URL N. The program itself times its
+# handler and prints the result; then this process exits at once, skipping
+# the interpreter's teardown (slow under a 128 MB CPU share, and not part of
+# any invocation), with status 1 if a task failed in a thread or a child
+# process.
+import contextlib
 import os
 import runpy
 import sys
@@ -43,8 +47,19 @@ threading.excepthook = _count_thread_failure
 multiprocessing.Process.join = _join_and_check
 
 settle_ms = int(sys.argv[1])
-program = sys.argv[2]
-sys.argv = [program] + sys.argv[3:]
+warm_url = sys.argv[2]
+program = sys.argv[3]
+args = sys.argv[4:]
+if warm_url != "-":
+    sys.argv = [program, warm_url] + args[1:]
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        runpy.run_path(program, run_name="__main__")
+    if failures:
+        sys.stderr.write("lp-tune: warm-up invocation: %d task(s) failed\n"
+                         % len(failures))
+        sys.stderr.flush()
+        os._exit(1)
+sys.argv = [program] + args
 print("lp-tune-ready", flush=True)
 sys.stdin.readline()
 if settle_ms > 0:
