@@ -31,6 +31,8 @@
 #   LP_BENCH_HTTP_REPEAT   runs per figure (LP_BENCH_REPEAT, else 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
+TARGET_WIDTH=62
 build=${1:-build}
 
 # bench.sh's quick runs (LP_BENCH_TASKS below its default) shrink this too.
@@ -140,16 +142,6 @@ ratio() { # WHAT PEER N KEY
         printf (r >= 10 ? "%.1fx\n" : "%.2fx\n"), r }'
 }
 
-target() { # TEXT VALUE OP LIMIT
-    local text=$1 v=${2:-} op=$3 limit=$4 ok
-    if [ -z "$v" ]; then
-        printf '  %-62s not measured\n' "$text"
-        return 0
-    fi
-    ok=$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN {
-        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
-    printf '  %-62s %-6s (%s)\n' "$text" "$ok" "$v"
-}
 
 ratio_value() { # PEER N KEY -> peer / loop
     local a=${fig[$1 $2 $3]:-} b=${fig[loop $2 $3]:-}

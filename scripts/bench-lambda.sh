@@ -17,6 +17,8 @@
 # Usage: scripts/bench-lambda.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
+TARGET_WIDTH=52
 build=${1:-build}
 REPEAT=${LP_BENCH_REPEAT:-3}
 N=${LP_BENCH_LAMBDA_N:-4000}
@@ -71,10 +73,6 @@ ratio() {
         printf (r >= 10 ? "%.1fx\n" : "%.2fx\n"), r }'
 }
 
-target() {
-    awk -v t="$1" -v v="$2" -v l="$3" 'BEGIN {
-        printf "  %-52s %s (%s)\n", t, (v <= l) ? "met" : "MISSED", v }'
-}
 
 floor=$build/bench/lambda/bench-lambda-floor
 cfloor=$build/bench/lambda/bench-lambda-curl-floor
@@ -171,8 +169,8 @@ fi
 
 echo
 echo "== Lambda runtime targets (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-target "per-invocation overhead <= 50 us" "$inv_ours" 50
-target "cold start <= 2000 us" "$cold_ours" 2000
+target "per-invocation overhead <= 50 us" "$inv_ours" "<=" 50
+target "cold start <= 2000 us" "$cold_ours" "<=" 2000
 awk -v a="$inv_bash" -v b="$inv_ours" -v c="$cold_bash" -v d="$cold_ours" 'BEGIN {
     r1 = a / b; r2 = c / d
     printf "  %-52s %s (%.1fx, %.1fx)\n", "both >= 20x better than bash + curl",

@@ -16,6 +16,7 @@
 #   LP_BENCH_PROC_REPS      start-ups and 3-task runs, medians (TASKS / 50000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 build=${1:-build}
 
 TASKS=${LP_BENCH_TASKS:-1000000}
@@ -80,17 +81,6 @@ ratio() {
     fig["ratio $1"]=${line%x}
 }
 
-# target TEXT VALUE OP LIMIT: whether lambdapool met one of issue 3's targets.
-target() {
-    local text=$1 v=${2:-} op=$3 limit=$4 ok
-    if [ -z "$v" ]; then
-        printf '  %-58s not measured\n' "$text"
-        return 0
-    fi
-    ok=$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN {
-        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
-    printf '  %-58s %-6s (%s)\n' "$text" "$ok" "$v"
-}
 
 echo
 echo "== process pool vs Python's ProcessPoolExecutor (2 workers; best of $REPEAT; load average $(cut -d' ' -f1-3 /proc/loadavg))"

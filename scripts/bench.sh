@@ -19,6 +19,7 @@
 #   LP_BENCH_IDLE_MS    idle window for the idle-CPU figure (500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 build=${1:-build}
 
 TASKS=${LP_BENCH_TASKS:-1000000}
@@ -115,17 +116,6 @@ ratios() {
     done
 }
 
-# target TEXT VALUE OP LIMIT: prints whether lambdapool met a target.
-target() {
-    local text=$1 v=${2:-} op=$3 limit=$4 ok
-    if [ -z "$v" ]; then
-        printf '  %-58s not measured\n' "$text"
-        return 0
-    fi
-    ok=$(awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN {
-        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
-    printf '  %-58s %-6s (%s)\n' "$text" "$ok" "$v"
-}
 
 echo "lambdapool benchmark: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "every timing is the lowest of $REPEAT runs, each in a fresh process"
