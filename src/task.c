@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "future_impl.h"
+#include "slab.h"
 #include "task.h"
 
 #define MESSAGE_MAX 1024
@@ -41,7 +42,7 @@ lp_bytes *lp__bytes_new(const void *data, size_t len)
 
     if (len > SIZE_MAX - sizeof(*b) - 1)
         return NULL;
-    b = lp__malloc(sizeof(*b) + len + 1);
+    b = lp__slab_alloc_raw(sizeof(*b) + len + 1);
     if (b == NULL)
         return NULL;
     b->data = (char *)(b + 1);
@@ -54,7 +55,7 @@ lp_bytes *lp__bytes_new(const void *data, size_t len)
 
 void lp__bytes_free(void *bytes)
 {
-    lp__free(bytes);
+    lp__slab_free(bytes);
 }
 
 /* ---- the in-memory lp_task ------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
- * The slab allocator behind futures (src/internal/slab.c): objects come back
- * zeroed and distinct, may be freed by any thread in any order, and a thread
+ * The slab allocator behind futures, small results and frame bodies
+ * (src/internal/slab.c): objects come back zeroed (or, raw, of any size)
+ * and distinct, may be freed by any thread in any order, and a thread
  * that has made many slabs carves further slabs out of 2 MiB chunks without
  * an allocation each. Use-after-free and leaks of slabs or chunks are the
  * sanitizer trees' part (ASan poisons freed slots; LeakSanitizer runs at
@@ -121,6 +122,28 @@ TEST(light_thread_uses_malloc)
     for (int i = 0; i < 64; i++) {
         ASSERT_TRUE(objs[i] != NULL);
         lp__slab_free(objs[i]);
+    }
+}
+
+/* Unzeroed objects of any size (buffers a reader fills): small ones from
+ * the slab, large ones from malloc behind the same header; lp__slab_free
+ * takes both (ASan checks the bounds and that nothing leaks). */
+TEST(raw_objects_of_any_size)
+{
+    size_t sizes[] = { 0, 1, 120, 128, 129, 4096, (size_t)1 << 20 };
+    unsigned char *p[sizeof(sizes) / sizeof(sizes[0])];
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        p[i] = lp__slab_alloc_raw(sizes[i]);
+        ASSERT_TRUE(p[i] != NULL);
+        memset(p[i], (int)i + 1, sizes[i]);
+    }
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        if (sizes[i] > 0) {
+            ASSERT_EQ(i + 1, p[i][0]);
+            ASSERT_EQ(i + 1, p[i][sizes[i] - 1]);
+        }
+        lp__slab_free(p[i]);
     }
 }
 

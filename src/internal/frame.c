@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "slab.h"
 
 #define READER_BUF_SIZE (64 * 1024)
 
@@ -141,7 +142,7 @@ lp_status lp__frame_reader_init(struct lp__frame_reader *r, uint64_t max_len,
 void lp__frame_body_free(const struct lp__frame_reader *r, unsigned char *body)
 {
     if (body != NULL)
-        lp__free(body - r->prefix);
+        lp__slab_free(body - r->prefix);
 }
 
 void lp__frame_reader_destroy(struct lp__frame_reader *r)
@@ -190,7 +191,7 @@ static lp_status start_frame(struct lp__frame_reader *r)
     if (st != LP_OK)
         return st;
     r->start += LP__FRAME_HEADER_SIZE;
-    r->body = lp__malloc(r->prefix + (size_t)r->hdr.len + 1);
+    r->body = lp__slab_alloc_raw(r->prefix + (size_t)r->hdr.len + 1);
     if (r->body == NULL)
         return LP_ENOMEM;
     r->body += r->prefix;

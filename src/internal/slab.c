@@ -23,6 +23,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -170,14 +171,18 @@ static struct slab *new_slab(size_t slot_size)
     return s;
 }
 
-static void *from_malloc(size_t size)
+static void *from_malloc(size_t size, bool zero)
 {
-    struct header *h = lp__malloc(sizeof(*h) + size);
+    struct header *h;
 
+    if (size > SIZE_MAX - sizeof(*h))
+        return NULL;
+    h = lp__malloc(sizeof(*h) + size);
     if (h == NULL)
         return NULL;
     h->slab = NULL;
-    memset(h + 1, 0, size);
+    if (zero)
+        memset(h + 1, 0, size);
     return h + 1;
 }
 
@@ -197,14 +202,14 @@ static bool refill(struct thread_cache *c, size_t slot_size)
     return true;
 }
 
-void *lp__slab_alloc(size_t size)
+static void *slab_alloc(size_t size, bool zero)
 {
     struct thread_cache *c;
     struct header *h;
     size_t class, slot_size;
 
     if (size > LP__SLAB_OBJECT_MAX)
-        return from_malloc(size);
+        return from_malloc(size, zero);
     class = size == 0 ? 0 : (size - 1) / GRAIN;
     slot_size = (class + 1) * GRAIN + sizeof(*h);
     c = &caches[class];
@@ -218,8 +223,19 @@ void *lp__slab_alloc(size_t size)
         __builtin_prefetch((char *)h + 2 * slot_size, 1);
     UNPOISON(h, slot_size);
     h->slab = c->current;
-    memset(h + 1, 0, size);
+    if (zero)
+        memset(h + 1, 0, size);
     return h + 1;
+}
+
+void *lp__slab_alloc(size_t size)
+{
+    return slab_alloc(size, true);
+}
+
+void *lp__slab_alloc_raw(size_t size)
+{
+    return slab_alloc(size, false);
 }
 
 void lp__slab_free(void *p)

@@ -1,5 +1,6 @@
 /*
- * Bump-allocated slabs for objects created at high rates (futures).
+ * Bump-allocated slabs for objects created at high rates (futures, and the
+ * lp_bytes results and frame bodies of the process pool).
  *
  * Each thread carves objects out of its current slab of LP__SLAB_OBJECTS,
  * one slab per size class (sizes rounded up to 8 bytes): a slot is as large
@@ -22,6 +23,9 @@
 
 /* An object of `size` bytes (zeroed), or NULL when out of memory. */
 void *lp__slab_alloc(size_t size) __attribute__((warn_unused_result));
+/* The same, not zeroed: for buffers about to be filled. Any size (larger
+ * ones come from lp__malloc behind the same one-word header). */
+void *lp__slab_alloc_raw(size_t size) __attribute__((warn_unused_result));
 void lp__slab_free(void *p);
 
 #endif
