@@ -11,7 +11,8 @@
  *
  * WORKERS is accepted and ignored (the scripts pass it to every peer).
  * LP_BENCH_HTTP_CA names a CA bundle for https:// base URLs. Prints the same
- * "<key> <value>" lines as bench-http: wall_x, cpu_ms, rss_kib, ok.
+ * "<key> <value>" lines as bench-http: wall_x, cpu_ms, rss_kib, ok;
+ * LP_BENCH_HTTP_ROUNDS as there.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -182,14 +183,29 @@ static int add_request(const char *url, const char *ca)
     return curl_multi_add_handle(multi, e) == CURLM_OK ? 0 : -1;
 }
 
+/* One fan-out of n requests; 0, or -1 when one could not be started. */
+static int fan_out(int n, const char *url, const char *ca)
+{
+    done = ok = 0;
+    for (int i = 0; i < n; i++) {
+        if (add_request(url, ca) != 0)
+            return -1;
+    }
+    while (done < n && uv_run(loop, UV_RUN_ONCE) >= 0) {
+        /* until every transfer is retired */
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static char url[256];
     struct rlimit rl;
     struct rusage ru;
     const char *ca = getenv("LP_BENCH_HTTP_CA");
-    int n, delay;
-    double t0, c0, wall, cpu;
+    const char *env_rounds = getenv("LP_BENCH_HTTP_ROUNDS");
+    int n, delay, rounds;
+    double t0 = 0, c0 = 0, wall, cpu;
 
     if (argc < 4) {
         fprintf(stderr, "usage: bench-http-uv N DELAY_MS PORT|BASE_URL\n");
@@ -197,7 +213,8 @@ int main(int argc, char **argv)
     }
     n = (int)strtol(argv[1], NULL, 10);
     delay = (int)strtol(argv[2], NULL, 10);
-    if (n <= 0 || delay <= 0)
+    rounds = env_rounds != NULL ? (int)strtol(env_rounds, NULL, 10) : 1;
+    if (n <= 0 || delay <= 0 || rounds <= 0)
         return 2;
     if (strstr(argv[3], "://") != NULL)
         snprintf(url, sizeof(url), "%s/delay/%d", argv[3], delay);
@@ -218,14 +235,12 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    t0 = bench_now_ms();
-    c0 = bench_cpu_ms();
-    for (int i = 0; i < n; i++) {
-        if (add_request(url, ca) != 0)
+    /* As in bench-http: earlier rounds warm the process, the last counts. */
+    for (int r = 0; r < rounds; r++) {
+        t0 = bench_now_ms();
+        c0 = bench_cpu_ms();
+        if (fan_out(n, url, ca) != 0)
             return 1;
-    }
-    while (done < n && uv_run(loop, UV_RUN_ONCE) >= 0) {
-        /* until every transfer is retired */
     }
     wall = bench_now_ms() - t0;
     cpu = bench_cpu_ms() - c0;
