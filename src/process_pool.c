@@ -34,6 +34,10 @@
 
 #define DEFAULT_MAX_PAYLOAD ((size_t)1 << 30)
 #define MAX_WORKERS         1024
+/* map_block's bounds: below this many chunks the saving is nil; above this
+ * size, the block would pin the inputs' copy until the last chunk is done. */
+#define MAP_BLOCK_MIN_CHUNKS 8
+#define MAP_BLOCK_MAX_BYTES  ((size_t)64 << 20)
 
 static const struct lp__executor_vtable process_pool_vt;
 
@@ -85,34 +89,108 @@ void lp__pp_frame_put(struct process_pool *p, unsigned char *frame, size_t cap)
     lp__free(frame);
 }
 
+static void block_release(struct pp_block *b)
+{
+    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        lp__free(b);
+}
+
 void lp__pp_item_free(struct pp_item *it)
 {
     for (size_t i = 0; i < it->n; i++)
         lp_future_release(it->futs[i]);
+    if (it->block != NULL) {
+        block_release(it->block);
+        return;
+    }
     if (it->futs != &it->one)
         lp__free(it->futs);
     lp__pp_frame_put(it->pool, it->frame, it->frame_cap);
     lp__free(it);
 }
 
-/* An item with room for `body_len` body bytes and its n futures. */
-static struct pp_item *item_new(struct process_pool *p, lp_bytes_fn fn,
-                                size_t n, size_t body_len)
+#define BLOCK_ALIGN 16
+
+static size_t block_round(size_t size)
+{
+    return (size + BLOCK_ALIGN - 1) & ~(size_t)(BLOCK_ALIGN - 1);
+}
+
+/* Block bytes an item of n entries and `body_len` body bytes takes. */
+static size_t block_share(size_t n, size_t body_len)
+{
+    return block_round(sizeof(struct pp_item)) +
+           (n == 1 ? 0 : block_round(n * sizeof(lp_future *))) +
+           block_round(LP__FRAME_HEADER_SIZE + body_len);
+}
+
+static struct pp_block *block_new(size_t bytes)
+{
+    size_t head = block_round(sizeof(struct pp_block));
+    struct pp_block *b = lp__malloc(head + bytes);
+
+    if (b == NULL)
+        return NULL;
+    atomic_init(&b->refs, 1); /* the map call's own, dropped when it ends */
+    b->next = (unsigned char *)b + head;
+    b->end = b->next + bytes;
+    return b;
+}
+
+static void *block_carve(struct pp_block *b, size_t size)
+{
+    void *p = b->next;
+
+    if ((size_t)(b->end - b->next) < block_round(size))
+        lp__panic("process pool: map block sized short", EOVERFLOW);
+    b->next += block_round(size);
+    return p;
+}
+
+/* An item's memory: its own allocations, or a share of `b`. */
+static struct pp_item *item_alloc(struct process_pool *p, struct pp_block *b,
+                                  size_t n, size_t frame_len)
+{
+    struct pp_item *it;
+
+    if (b == NULL) {
+        it = lp__calloc(1, sizeof(*it));
+        if (it == NULL)
+            return NULL;
+        it->futs = n == 1 ? &it->one : lp__calloc(n, sizeof(*it->futs));
+        it->frame = lp__pp_frame_get(p, frame_len, &it->frame_cap);
+        return it;
+    }
+    it = block_carve(b, sizeof(*it));
+    memset(it, 0, sizeof(*it));
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    it->block = b;
+    it->futs = &it->one;
+    if (n != 1) {
+        it->futs = block_carve(b, n * sizeof(*it->futs));
+        memset(it->futs, 0, n * sizeof(*it->futs));
+    }
+    it->frame = block_carve(b, frame_len);
+    return it;
+}
+
+/* An item with room for `body_len` body bytes and its n futures, carved
+ * from `b` unless it is NULL. */
+static struct pp_item *item_new(struct process_pool *p, struct pp_block *b,
+                                lp_bytes_fn fn, size_t n, size_t body_len)
 {
     struct lp__frame_header h = { .type = LP__FRAME_TASKS,
                                   .index = (uint32_t)n,
                                   .fn = (uint64_t)(uintptr_t)fn,
                                   .len = body_len };
-    struct pp_item *it = lp__calloc(1, sizeof(*it));
+    struct pp_item *it = item_alloc(p, b, n, LP__FRAME_HEADER_SIZE + body_len);
 
     if (it == NULL)
         return NULL;
     it->n = n;
     it->pool = p;
     it->fn = h.fn;
-    it->futs = n == 1 ? &it->one : lp__calloc(n, sizeof(*it->futs));
     it->frame_len = LP__FRAME_HEADER_SIZE + body_len;
-    it->frame = lp__pp_frame_get(p, it->frame_len, &it->frame_cap);
     if (it->futs == NULL || it->frame == NULL) {
         it->n = 0;
         lp__pp_item_free(it);
@@ -242,7 +320,8 @@ static lp_status pp_submit(lp_executor *ex, const struct lp__task_spec *spec,
         return LP_EUNSUPPORTED;
     if (spec->in_len > p->cfg.max_payload)
         return LP_ETOOBIG;
-    it = item_new(p, spec->bytes_fn, 1, LP__FRAME_ENTRY_SIZE + spec->in_len);
+    it = item_new(p, NULL, spec->bytes_fn, 1,
+                  LP__FRAME_ENTRY_SIZE + spec->in_len);
     if (it == NULL)
         return LP_ENOMEM;
     lp__frame_encode_entry(it->frame + LP__FRAME_HEADER_SIZE, 0, spec->in_len);
@@ -338,15 +417,23 @@ static const struct lp__executor_vtable process_pool_vt = {
  */
 
 /* One chunk of items[first..first+n-1]. */
-static struct pp_item *chunk_new(struct process_pool *p, lp_bytes_fn fn,
-                                 const lp_bytes *items, size_t first, size_t n)
+static size_t chunk_body(const lp_bytes *items, size_t first, size_t n)
 {
-    size_t body = 0, off = LP__FRAME_HEADER_SIZE;
-    struct pp_item *it;
+    size_t body = 0;
 
     for (size_t i = 0; i < n; i++)
         body += LP__FRAME_ENTRY_SIZE + items[first + i].len;
-    it = item_new(p, fn, n, body);
+    return body;
+}
+
+static struct pp_item *chunk_new(struct process_pool *p, struct pp_block *block,
+                                 lp_bytes_fn fn, const lp_bytes *items,
+                                 size_t first, size_t n)
+{
+    size_t off = LP__FRAME_HEADER_SIZE;
+    struct pp_item *it;
+
+    it = item_new(p, block, fn, n, chunk_body(items, first, n));
     if (it == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -388,12 +475,35 @@ static void free_chain(struct pp_item *it)
     }
 }
 
+/*
+ * A block for all chunks of a map call, or NULL to allocate each on its own:
+ * when the chunks are too few to matter, or would be too large to copy once
+ * more (a block is only freed with its last chunk).
+ */
+static struct pp_block *map_block(const struct process_pool *p,
+                                  const lp_bytes *items, size_t n,
+                                  size_t chunksize)
+{
+    size_t done = 0, k, bytes = 0, chunks = 0;
+
+    while (done < n) {
+        k = chunk_count(p, items, done, n, chunksize);
+        bytes += block_share(k, chunk_body(items, done, k));
+        done += k;
+        chunks++;
+    }
+    if (chunks < MAP_BLOCK_MIN_CHUNKS || bytes > MAP_BLOCK_MAX_BYTES)
+        return NULL;
+    return block_new(bytes);
+}
+
 lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
                                     const lp_bytes *items, size_t n,
                                     size_t chunksize, lp_future **futures)
 {
     struct pp_item *first = NULL, **tail = &first, *it;
     struct process_pool *p;
+    struct pp_block *block;
     size_t done = 0, k;
     lp_status st;
 
@@ -409,11 +519,14 @@ lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
         if (items[i].len > p->cfg.max_payload ||
             (items[i].len > 0 && items[i].data == NULL))
             return items[i].len > p->cfg.max_payload ? LP_ETOOBIG : LP_EINVAL;
+    block = map_block(p, items, n, chunksize);
     while (done < n) {
         k = chunk_count(p, items, done, n, chunksize);
-        it = chunk_new(p, fn, items, done, k);
+        it = chunk_new(p, block, fn, items, done, k);
         if (it == NULL) {
             free_chain(first);
+            if (block != NULL)
+                block_release(block);
             return LP_ENOMEM;
         }
         for (size_t i = 0; i < k; i++)
@@ -422,6 +535,8 @@ lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
         tail = &it->next;
         done += k;
     }
+    if (block != NULL)
+        block_release(block); /* the chunks hold it now */
     for (size_t i = 0; i < n; i++)
         lp_future_retain(futures[i]);
     st = n > 0 ? enqueue(p, first) : LP_OK;

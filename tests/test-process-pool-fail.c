@@ -155,12 +155,18 @@ TEST(replace_policy_carries_on)
 TEST(replace_resends_unstarted_tasks)
 {
     lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
-    lp_bytes items[5] = {
-        { "1", 1 }, { "2", 1 }, { "3", 1 }, { "4", 1 }, { "5", 1 }
-    };
-    lp_future *crash, *f[3], *m[5];
+    enum { M = 16 }; /* 8 chunks of 2: the map call's items share a block */
+    char text[M][4];
+    lp_bytes items[M];
+    lp_future *crash, *f[3], *m[M];
     lp_executor *ex;
     void *r;
+
+    for (int i = 0; i < M; i++) {
+        int len = snprintf(text[i], sizeof(text[i]), "%d", i + 1);
+
+        items[i] = (lp_bytes){ text[i], (size_t)len };
+    }
 
     o.max_workers = 1;
     o.max_inflight = 8;
@@ -169,7 +175,7 @@ TEST(replace_resends_unstarted_tasks)
     ASSERT_OK(lp_executor_submit_bytes(ex, task_crash, NULL, 0, &crash));
     for (int i = 0; i < 3; i++)
         ASSERT_OK(lp_executor_submit_bytes(ex, task_echo, "again", 5, &f[i]));
-    ASSERT_OK(lp_process_pool_map_bytes(ex, task_double, items, 5, 2, m));
+    ASSERT_OK(lp_process_pool_map_bytes(ex, task_double, items, M, 2, m));
     assert_broken(crash, "terminated abruptly");
     lp_future_release(crash);
     for (int i = 0; i < 3; i++) {
@@ -177,7 +183,7 @@ TEST(replace_resends_unstarted_tasks)
         ASSERT_STR_EQ("again", ((lp_bytes *)r)->data);
         lp_future_release(f[i]);
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < M; i++) {
         char want[8];
 
         snprintf(want, sizeof(want), "%d", 2 * (i + 1));

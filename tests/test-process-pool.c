@@ -555,6 +555,43 @@ TEST(map_bad_arguments)
     lp_executor_destroy(ex);
 }
 
+/* A map call's chunks share one block (process_pool.c): it must outlive the
+ * caller's references and go with the last chunk, however that ends. */
+TEST(map_chunks_outlive_released_futures)
+{
+    enum { N = 64 };
+    lp_executor *ex = make_pool(1, 0);
+    int64_t ms = 300;
+    lp_bytes items[N];
+    lp_future *slow, *f[N];
+    void *r;
+
+    ASSERT_OK(
+        lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms), &slow));
+    for (int i = 0; i < N; i++)
+        items[i] = (lp_bytes){ "7", 1 };
+    ASSERT_OK(lp_process_pool_map_bytes(ex, task_double, items, N, 2, f));
+    /* Run some, cancel the rest at shutdown; no reference of ours left. */
+    ASSERT_OK(lp_future_result(f[0], 20000, &r));
+    ASSERT_STR_EQ("14", ((lp_bytes *)r)->data);
+    for (int i = 0; i < N; i++)
+        lp_future_release(f[i]);
+    ASSERT_OK(
+        lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms), &f[0]));
+    ASSERT_OK(
+        lp_process_pool_map_bytes(ex, task_double, items, N - 1, 2, f + 1));
+    ASSERT_OK(lp_executor_shutdown(ex, true, true));
+    for (int i = 1; i < N; i++) {
+        lp_status st = lp_future_result(f[i], 0, &r);
+
+        ASSERT_TRUE(st == LP_OK || st == LP_ECANCELLED);
+        lp_future_release(f[i]);
+    }
+    lp_future_release(f[0]);
+    lp_future_release(slow);
+    lp_executor_destroy(ex);
+}
+
 /* Cancelled items of a chunk are left out when the chunk is dispatched. */
 TEST(map_skips_cancelled_items)
 {

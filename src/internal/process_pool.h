@@ -30,9 +30,22 @@
 #define LP__PP_CACHE_MIN   (64 * 1024)
 #define LP__PP_CACHE_BYTES (8u << 20)
 
+/*
+ * One allocation holding every item, futures array and frame of a map call
+ * (see lp_process_pool_map_bytes): a million small items make megabytes of
+ * frames, which one block takes in a few (huge) page faults rather than one
+ * per 4 KiB. Each item holds a reference; the last one freed frees it.
+ */
+struct pp_block {
+    atomic_size_t refs;
+    unsigned char *next; /* carving position; the map call alone carves */
+    unsigned char *end;
+};
+
 /* One TASKS frame and the futures of its entries. */
 struct pp_item {
-    struct pp_item *next; /* queue or a worker's in-flight list */
+    struct pp_item *next;   /* queue or a worker's in-flight list */
+    struct pp_block *block; /* holds item, futs and frame; NULL: each its own */
     uint64_t id;
     size_t n;             /* entries */
     size_t pending;       /* entries sent and not answered */
