@@ -16,6 +16,14 @@
  * thread, and only one wake-up is in flight at a time (`waking`, see
  * wake_one_if_needed in thread_pool.h).
  *
+ * A worker that takes a task and leaves more waiting wakes the next one, a
+ * chain: right for bursts of short tasks, which the awake workers drain
+ * themselves. When tasks have been left waiting for BACKLOG_TREE_NS, the
+ * awake workers evidently cannot keep up (their tasks block, as I/O does),
+ * and a chain of wake-ups, each 10-30 us on a VM, would start the 1,000th
+ * task of a fan-out 15 ms late: each take then wakes two, a tree, until
+ * the queue empties.
+ *
  * Workers move the submitters' inbox into the FIFO under the pool lock and
  * pop from there; a worker announces itself on the event (seq_cst) and then
  * re-reads the inbox before sleeping, and stops spinning before it looks at
@@ -33,6 +41,12 @@
 #define SPIN_MAX_NS  (50 * LP__NS_PER_USEC)
 #define SPIN_MIN_NS  (1 * LP__NS_PER_USEC)
 #define SPAWN_FANOUT 2
+/* Backlog age after which takes wake in a tree (see above); far above how
+ * long the awake workers take to drain a burst of short tasks. The clock is
+ * read on one take in BACKLOG_CLOCK_EVERY. */
+#define BACKLOG_TREE_NS     (1000 * LP__NS_PER_USEC)
+#define BACKLOG_CLOCK_EVERY 16
+#define BACKLOG_TREE_WAKES  2
 
 _Thread_local struct thread_pool *lp__tp_current_pool;
 
@@ -218,7 +232,6 @@ static struct worker *claim_slot(struct thread_pool *pool)
  */
 static lp_status start_worker(struct thread_pool *pool, size_t *more)
 {
-    char name[64];
     struct worker *w;
     lp_status st = LP_ENOMEM;
 
@@ -228,9 +241,10 @@ static lp_status start_worker(struct thread_pool *pool, size_t *more)
     lp__mutex_unlock(&pool->lock);
     if (w != NULL) {
         w->spin_ns = SPIN_MAX_NS;
-        snprintf(name, sizeof(name), "%s_%zu", pool->prefix, w->index);
+        /* No name here: worker_main sets its own, which costs a prctl where
+         * naming another thread opens, writes and closes a /proc file. */
         st = lp__thread_create(&w->thread, worker_main, w,
-                               pool->opts.stack_size, name);
+                               pool->opts.stack_size, NULL);
     }
     lp__mutex_lock(&pool->lock);
     pool->starting--;
@@ -389,13 +403,54 @@ static void mark_idle(void *ctx)
     set_busy(w->pool, w, false);
 }
 
+/* Whether the backlog has lasted BACKLOG_TREE_NS (pool lock held). */
+static bool backlog_is_old(struct thread_pool *pool)
+{
+    size_t taken = atomic_load_explicit(&pool->taken, memory_order_relaxed);
+
+    return taken % BACKLOG_CLOCK_EVERY == 0 &&
+           lp__monotonic_ns() - pool->backlog_since >= BACKLOG_TREE_NS;
+}
+
+/*
+ * How many workers a take that leaves `more` tasks waiting should wake
+ * (pool lock held): none when the queue emptied, one while the backlog is
+ * young, BACKLOG_TREE_WAKES once it is old (see the opening comment).
+ */
+static unsigned wakes_after_take(struct thread_pool *pool, bool more)
+{
+    if (!more) {
+        pool->backlog_since = 0;
+        pool->backlog_tree = false;
+        return 0;
+    }
+    if (pool->backlog_tree)
+        return BACKLOG_TREE_WAKES;
+    if (pool->backlog_since == 0) {
+        pool->backlog_since = lp__monotonic_ns();
+    } else if (backlog_is_old(pool)) {
+        pool->backlog_tree = true;
+        return BACKLOG_TREE_WAKES;
+    }
+    return 1;
+}
+
+/* Wakes up to n parked workers, whatever wake is already on its way. */
+static void wake_several(struct thread_pool *pool, unsigned n)
+{
+    if (lp__event_has_waiters(&pool->work_event)) {
+        atomic_store(&pool->waking, true);
+        lp__event_notify(&pool->work_event, n);
+    }
+}
+
 /*
  * Takes the next task, parking when there is none. The worker is counted
  * idle on entry; taking a task makes it busy. NULL means: exit.
  */
 static lp_future *take_task(struct thread_pool *pool, struct worker *w)
 {
-    unsigned token;
+    unsigned token, wakes;
     lp_future *f;
     bool more;
 
@@ -421,9 +476,12 @@ static lp_future *take_task(struct thread_pool *pool, struct worker *w)
     }
     set_busy(pool, w, true);
     more = pool->head != NULL || atomic_load(&pool->inbox) != NULL;
+    wakes = wakes_after_take(pool, more);
     lp__mutex_unlock(&pool->lock);
-    if (more)
+    if (wakes == 1)
         wake_one_if_needed(pool); /* more work than one: pass it on */
+    else if (wakes > 1)
+        wake_several(pool, wakes);
     return f;
 }
 

@@ -740,6 +740,55 @@ TEST(prestart_workers_serve_a_fan_out)
     gate_destroy(&g);
 }
 
+/* Spins ~200 us of CPU, then blocks on the gate: on 2 CPUs, N of these
+ * keep tasks waiting for longer than the pool lets a backlog wake workers
+ * one by one (thread_pool_worker.c), so the later ones are woken in a tree. */
+static void *task_spin_then_gate(void *arg, lp_task *task)
+{
+    struct timespec t0, t;
+
+    (void)task;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) <
+             200000L);
+    gate_wait(arg);
+    return arg;
+}
+
+/* A long backlog of blocking tasks on parked workers (chain wake-ups, then
+ * a tree): every task still gets a worker, in rounds that each start with
+ * a fresh backlog, and nothing is left behind once the queue empties. */
+TEST(old_backlog_wakes_every_parked_worker)
+{
+    enum { N = 160, ROUNDS = 3 };
+    lp_executor *ex = pool_new(N);
+    lp_future *fs[N];
+    struct watchdog w;
+    void *out;
+
+    ASSERT_OK(lp_thread_pool_prestart(ex, N));
+    for (int round = 0; round < ROUNDS; round++) {
+        struct gate g;
+
+        gate_init(&g);
+        watchdog_start(&w, &g, 20000);
+        for (int i = 0; i < N; i++)
+            fs[i] = submit_ok(ex, task_spin_then_gate, &g);
+        ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == N, 15000));
+        ASSERT_EQ(0, stats_of(ex).queued);
+        gate_open(&g);
+        for (int i = 0; i < N; i++)
+            ASSERT_OK(lp_future_result(fs[i], 10000, &out));
+        ASSERT_FALSE(watchdog_stop(&w));
+        release_all(fs, N);
+        gate_destroy(&g);
+    }
+    ASSERT_EQ(N, stats_of(ex).workers);
+    lp_executor_destroy(ex);
+}
+
 TEST(prestart_bad_input)
 {
     lp_process_pool_options po = LP_PROCESS_POOL_OPTIONS_INIT;

@@ -82,6 +82,11 @@ struct thread_pool {
     size_t starting;         /* guarded by lock: threads being created */
     size_t prestart_left;    /* guarded by lock: workers prestart still
                                 asks for (lp_thread_pool_prestart) */
+    int64_t backlog_since;   /* guarded by lock: when a worker first left
+                                tasks waiting after a take; 0 once the
+                                queue emptied (see take_task) */
+    bool backlog_tree;       /* guarded by lock: that backlog is old, so
+                                each take wakes two workers, not one */
     struct worker **workers; /* guarded by lock; max_workers slots */
     size_t nworkers;         /* guarded by lock: started or starting */
     size_t nslots;           /* guarded by lock: workers[] entries used */
