@@ -210,6 +210,55 @@ TEST(item12_first_exception)
     release_all(fs, 2);
 }
 
+/* Completes fs[0] and fs[1], then fails fs[2], then completes fs[3], a
+ * few milliseconds apart. */
+static void *complete_in_turn(void *arg)
+{
+    lp_future **fs = arg;
+
+    for (int i = 0; i < 4; i++) {
+        lp_test_sleep_ms(5);
+        if (i == 2)
+            ASSERT_OK(lp_future_set_error(fs[i], 9, 0, "third fails"));
+        else
+            ASSERT_OK(lp_future_set_result(fs[i], NULL, NULL));
+    }
+    return NULL;
+}
+
+/*
+ * The waiting thread sleeps through completions that leave its condition
+ * unmet (wait.c) and must still be woken by the one that meets it: each wait
+ * returns long before its 20 s limit, with the right futures done.
+ */
+TEST(wait_wakes_when_its_condition_holds)
+{
+    const lp_return_when whens[] = { LP_FIRST_COMPLETED, LP_FIRST_EXCEPTION,
+                                     LP_ALL_COMPLETED };
+
+    for (int k = 0; k < 3; k++) {
+        lp_future *fs[4];
+        bool done[4];
+        size_t n_done;
+        pthread_t t;
+        int64_t t0;
+
+        for (int i = 0; i < 4; i++)
+            fs[i] = future_pending();
+        ASSERT_EQ(0, pthread_create(&t, NULL, complete_in_turn, fs));
+        t0 = lp_test_now_ms();
+        ASSERT_OK(lp_wait(fs, 4, whens[k], 20000, done, &n_done));
+        ASSERT_LE(lp_test_now_ms() - t0, 10000);
+        ASSERT_TRUE(done[0]);
+        if (whens[k] != LP_FIRST_COMPLETED)
+            ASSERT_TRUE(done[2]);
+        if (whens[k] == LP_ALL_COMPLETED)
+            ASSERT_EQ(4, n_done);
+        pthread_join(t, NULL);
+        release_all(fs, 4);
+    }
+}
+
 /* Item 13: ALL_COMPLETED includes successes, failures and notified
  * cancellations. */
 TEST(item13_all_completed)
