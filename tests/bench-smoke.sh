@@ -28,6 +28,14 @@ if [ "${1:-}" = --script ]; then
             fi
         done
     done
+    # The HTTP fan-out, cold and in a warm process (bench-http.sh).
+    for what in "cpu event loop vs thread per request" \
+        "cpu warm event loop vs thread per request"; do
+        if ! grep -qE "^ratio $what \(N=[0-9]+\): [0-9]+\.[0-9]+x\$" <<<"$out"; then
+            echo "bench-smoke: no line 'ratio $what (N=...): <N>x'" >&2
+            fail=1
+        fi
+    done
     grep -q "^== targets" <<<"$out" || { echo "bench-smoke: no targets" >&2; fail=1; }
     [ $fail -eq 0 ] || echo "$out" >&2
     exit $fail
