@@ -435,13 +435,20 @@ static unsigned wakes_after_take(struct thread_pool *pool, bool more)
     return 1;
 }
 
-/* Wakes up to n parked workers, whatever wake is already on its way. */
+/*
+ * Wakes n parked workers, whatever wake is already on its way, while at
+ * least n are parked; with fewer, as a chain would (wake_one_if_needed), so
+ * that a small pool does not pay a futex call per take for a worker whose
+ * wake-up is already on its way.
+ */
 static void wake_several(struct thread_pool *pool, unsigned n)
 {
-    if (lp__event_has_waiters(&pool->work_event)) {
-        atomic_store(&pool->waking, true);
-        lp__event_notify(&pool->work_event, n);
+    if (lp__event_waiters(&pool->work_event) < n) {
+        wake_one_if_needed(pool);
+        return;
     }
+    atomic_store(&pool->waking, true);
+    lp__event_notify(&pool->work_event, n);
 }
 
 /*

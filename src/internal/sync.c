@@ -225,6 +225,11 @@ bool lp__event_has_waiters(lp__event *e)
     return atomic_load(&e->waiters) > 0;
 }
 
+unsigned lp__event_waiters(lp__event *e)
+{
+    return atomic_load(&e->waiters);
+}
+
 void lp__event_notify(lp__event *e, unsigned n)
 {
     if (atomic_load(&e->waiters) == 0)

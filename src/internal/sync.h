@@ -93,6 +93,8 @@ void lp__event_wait(lp__event *e, unsigned token);
 void lp__event_notify(lp__event *e, unsigned n);
 /* Whether anyone prepared to wait and has not left yet. */
 bool lp__event_has_waiters(lp__event *e);
+/* How many did (a snapshot). */
+unsigned lp__event_waiters(lp__event *e);
 
 /* CPUs this process may run on (sched_getaffinity), at least 1. */
 int lp__cpu_count(void);
