@@ -42,13 +42,19 @@ struct pp_block {
     unsigned char *end;
 };
 
-/* One TASKS frame and the futures of its entries. */
+/*
+ * One TASKS frame and the futures of its entries. Kept within 120 bytes (a
+ * 128-byte malloc chunk): one is allocated per submit, written by the
+ * submitting thread and then by the manager, and at 128 bytes (a 144-byte
+ * chunk, so neighbours share cache lines) pipelined round trips took ~1 us
+ * more (4.4 -> 5.3 us, means of 8 interleaved runs).
+ */
 struct pp_item {
     struct pp_item *next;   /* queue or a worker's in-flight list */
     struct pp_block *block; /* holds item, futs and frame; NULL: each its own */
     uint64_t id;
-    size_t n;             /* entries */
-    size_t pending;       /* entries sent and not answered */
+    uint32_t n;           /* entries (chunk_count caps them) */
+    uint32_t pending;     /* entries sent and not answered */
     lp_future **futs;     /* n references; NULL once answered or skipped */
     lp_future *one;       /* futs = &one when n == 1 */
     unsigned char *frame; /* owned until the item is freed */
@@ -63,6 +69,7 @@ struct pp_item {
     size_t runs;     /* manager: entries it runs (pending when sent) */
     struct process_pool *pool;
 };
+_Static_assert(sizeof(struct pp_item) <= 120, "pp_item outgrew its chunk");
 
 enum pp_slot_state { SLOT_EMPTY, SLOT_STARTING, SLOT_READY, SLOT_DYING };
 
