@@ -113,7 +113,7 @@ void lp__pp_item_free(struct pp_item *it)
 
 static size_t block_round(size_t size)
 {
-    return (size + BLOCK_ALIGN - 1) & ~(size_t)(BLOCK_ALIGN - 1);
+    return lp__align_up(size, BLOCK_ALIGN);
 }
 
 /* Block bytes an item of n entries and `body_len` body bytes takes. */

@@ -44,7 +44,7 @@ static int should_fail(void)
 
 static void *big_malloc(size_t size)
 {
-    size_t rounded = (size + HUGE_UNIT - 1) & ~(HUGE_UNIT - 1);
+    size_t rounded = lp__align_up(size, HUGE_UNIT);
     void *p = NULL;
 
     if (rounded < size || posix_memalign(&p, HUGE_UNIT, rounded) != 0)

@@ -143,7 +143,7 @@ static void *carve(size_t size)
         if (c == NULL)
             return NULL;
         atomic_init(&c->live, 1);
-        c->used = (sizeof(*c) + 15) & ~(size_t)15;
+        c->used = lp__align_up(sizeof(*c), 16);
         retire_chunk();
         current_chunk = c;
     }
@@ -156,7 +156,7 @@ static void *carve(size_t size)
 static struct slab *new_slab(size_t slot_size)
 {
     size_t size =
-        (sizeof(struct slab) + LP__SLAB_OBJECTS * slot_size + 15) & ~(size_t)15;
+        lp__align_up(sizeof(struct slab) + LP__SLAB_OBJECTS * slot_size, 16);
     bool heavy = slabs_made >= HEAVY_SLABS;
     struct slab *s = heavy ? carve(size) : lp__malloc(size);
 

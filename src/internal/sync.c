@@ -220,11 +220,6 @@ void lp__event_wait(lp__event *e, unsigned token)
     atomic_fetch_sub(&e->waiters, 1);
 }
 
-bool lp__event_has_waiters(lp__event *e)
-{
-    return atomic_load(&e->waiters) > 0;
-}
-
 unsigned lp__event_waiters(lp__event *e)
 {
     return atomic_load(&e->waiters);

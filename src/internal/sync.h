@@ -91,9 +91,7 @@ void lp__event_cancel(lp__event *e);
 void lp__event_wait(lp__event *e, unsigned token);
 /* Wakes up to `n` waiters (all: UINT32_MAX). Cheap when nobody waits. */
 void lp__event_notify(lp__event *e, unsigned n);
-/* Whether anyone prepared to wait and has not left yet. */
-bool lp__event_has_waiters(lp__event *e);
-/* How many did (a snapshot). */
+/* How many prepared to wait and have not left yet (a snapshot). */
 unsigned lp__event_waiters(lp__event *e);
 
 /* CPUs this process may run on (sched_getaffinity), at least 1. */

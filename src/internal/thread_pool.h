@@ -131,7 +131,7 @@ static inline void wake_one_if_needed(struct thread_pool *pool)
 {
     bool idle = false;
 
-    if (lp__event_has_waiters(&pool->work_event) &&
+    if (lp__event_waiters(&pool->work_event) > 0 &&
         atomic_load(&pool->spinning) == 0 &&
         !atomic_load_explicit(&pool->waking, memory_order_relaxed) &&
         atomic_compare_exchange_strong(&pool->waking, &idle, true))
