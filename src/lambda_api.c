@@ -518,6 +518,33 @@ static int stream_trailer_cb(struct curl_slist **list, void *arg)
     return CURL_TRAILERFUNC_OK;
 }
 
+/* The streaming request's headers then the caller's; NULL when out of
+ * memory. */
+static struct curl_slist *stream_headers(const char *const *headers)
+{
+    static const char *const fixed[] = {
+        "Transfer-Encoding: chunked",
+        "Lambda-Runtime-Function-Response-Mode: streaming",
+        ("Trailer: Lambda-Runtime-Function-Error-Type, "
+         "Lambda-Runtime-Function-Error-Body"),
+        "Expect:",
+    };
+    struct curl_slist *hdrs = NULL, *tmp;
+    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
+
+    for (size_t i = 0; i < nfixed || (headers != NULL && headers[i - nfixed]);
+         i++) {
+        tmp = curl_slist_append(hdrs,
+                                i < nfixed ? fixed[i] : headers[i - nfixed]);
+        if (tmp == NULL) {
+            curl_slist_free_all(hdrs);
+            return NULL;
+        }
+        hdrs = tmp;
+    }
+    return hdrs;
+}
+
 void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
                                 const char *const *headers,
                                 size_t (*read)(void *arg, char *buf,
@@ -527,32 +554,27 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
 {
     struct stream_cb cb = { read, trailer, arg };
     struct sink answer = { NULL, 0, 0, 1024, true, false, false };
-    struct curl_slist *hdrs = NULL, *tmp = NULL;
-    static const char *const fixed[] = {
-        "Transfer-Encoding: chunked",
-        "Lambda-Runtime-Function-Response-Mode: streaming",
-        ("Trailer: Lambda-Runtime-Function-Error-Type, "
-         "Lambda-Runtime-Function-Error-Body"),
-        "Expect:",
-    };
+    struct curl_slist *hdrs = stream_headers(headers);
+    CURL *loop_handle;
 
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        tmp = curl_slist_append(hdrs, fixed[i]);
-        if (tmp == NULL)
-            break;
-        hdrs = tmp;
-    }
-    for (size_t i = 0; tmp != NULL && headers != NULL && headers[i]; i++) {
-        tmp = curl_slist_append(hdrs, headers[i]);
-        hdrs = tmp ? tmp : hdrs;
-    }
-    if (tmp == NULL) {
-        curl_slist_free_all(hdrs);
+    if (hdrs == NULL) {
         fail_oom(res);
         return;
     }
     if (!set_post_path(api, path, res)) {
         curl_slist_free_all(hdrs);
+        return;
+    }
+    /* libcurl 7.88 keeps a chunked upload's trailer state on the easy
+     * handle (later versions reset it), and the next chunked upload on that
+     * handle then writes before its buffer: each stream runs on a duplicate
+     * of the loop's handle, dropped afterwards (one connect a stream). */
+    loop_handle = api->curl;
+    api->curl = curl_easy_duphandle(loop_handle);
+    if (api->curl == NULL) {
+        api->curl = loop_handle;
+        curl_slist_free_all(hdrs);
+        fail_oom(res);
         return;
     }
     curl_easy_setopt(api->curl, CURLOPT_CURLU, api->post_url);
@@ -572,11 +594,8 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
     if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
         snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
                  res->http_status, answer.data);
-    curl_easy_setopt(api->curl, CURLOPT_READFUNCTION, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_READDATA, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_TRAILERFUNCTION, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_TRAILERDATA, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_cleanup(api->curl);
+    api->curl = loop_handle;
     curl_slist_free_all(hdrs);
     lp__free(answer.data);
 }

@@ -63,9 +63,20 @@ static long parse_status_line(const char *line, size_t len)
     return digits == 3 ? code : 0;
 }
 
+/* "." and ".." are dot-segments: a server normalising the path would read
+ * /invocation/../response as another resource. */
+static bool only_dots(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '.')
+            return false;
+    }
+    return true;
+}
+
 bool lp__lambda_request_id_ok(const char *id, size_t len)
 {
-    if (id == NULL || len == 0 || len > LP__LAMBDA_ID_MAX)
+    if (id == NULL || len == 0 || len > LP__LAMBDA_ID_MAX || only_dots(id, len))
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = id[i];
@@ -157,6 +168,10 @@ void lp__lambda_header_line(struct lp__lambda_headers *h, const char *line,
 }
 
 #define MS_PER_DAY (24LL * 3600 * 1000)
+/* The header is read as the event arrives, so a real deadline is ahead of
+ * now; one more than a minute behind comes from a replayed or made-up
+ * event, and honouring it would time the invocation out at once. */
+#define DEADLINE_PAST_MS (60LL * 1000)
 
 bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
                                int64_t *epoch_ms)
@@ -171,7 +186,7 @@ bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
             return false; /* 15 digits is year 33658: not plausible */
         v = v * 10 + (raw[i] - '0');
     }
-    if (v < now_epoch_ms - MS_PER_DAY || v > now_epoch_ms + MS_PER_DAY)
+    if (v < now_epoch_ms - DEADLINE_PAST_MS || v > now_epoch_ms + MS_PER_DAY)
         return false;
     *epoch_ms = v;
     return true;
@@ -272,6 +287,18 @@ char *lp__lambda_utf8_sanitize(const char *s, size_t len)
     }
     out[len] = '\0';
     return out;
+}
+
+const char *lp__lambda_error_type_safe(const char *type, char *buf)
+{
+    size_t i;
+
+    if (type == NULL || type[0] == '\0')
+        return "Unhandled";
+    for (i = 0; type[i] != '\0' && i + 1 < LP__LAMBDA_ERROR_TYPE_MAX; i++)
+        buf[i] = (type[i] >= 0x20 && type[i] < 0x7f) ? type[i] : '?';
+    buf[i] = '\0';
+    return buf;
 }
 
 lp_status lp__lambda_error_json(const char *error_type, const char *message,

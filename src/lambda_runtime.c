@@ -150,22 +150,6 @@ static void post(struct lp__lambda_api *api, const char *path, const void *body,
 }
 
 /*
- * The error type goes into a header: printable ASCII only (no CR/LF to
- * inject headers with), at most 127 bytes; NULL or "" becomes "Unhandled".
- */
-static const char *header_safe(const char *type, char *buf, size_t cap)
-{
-    size_t i;
-
-    if (type == NULL || type[0] == '\0')
-        return "Unhandled";
-    for (i = 0; type[i] != '\0' && i + 1 < cap; i++)
-        buf[i] = (type[i] >= 0x20 && type[i] < 0x7f) ? type[i] : '?';
-    buf[i] = '\0';
-    return buf;
-}
-
-/*
  * The X-Ray error cause for an invocation error (NULL when it cannot be
  * built: the error document alone is then posted, as before).
  */
@@ -194,11 +178,11 @@ static lp_status post_error(struct lp__lambda_api *api, const char *id,
 {
     struct lp__lambda_result res;
     char path[LP__LAMBDA_ID_MAX + 64];
-    char type_buf[128];
+    char type_buf[LP__LAMBDA_ERROR_TYPE_MAX];
     char *doc, *cause = NULL;
     size_t len;
 
-    type = header_safe(type, type_buf, sizeof(type_buf));
+    type = lp__lambda_error_type_safe(type, type_buf);
     if (id != NULL)
         snprintf(path, sizeof(path), "/runtime/invocation/%s/error", id);
     else
@@ -362,6 +346,11 @@ static enum next_outcome get_next(struct runtime *rt,
             *st = LP_EPROTO;
             return NEXT_FATAL;
         }
+        if (next->headers.dropped > 0)
+            lp__lambda_log("event of %s: %u header value(s) over %d bytes "
+                           "ignored",
+                           next->headers.request_id, next->headers.dropped,
+                           LP__LAMBDA_HEADER_VALUE_MAX);
         return NEXT_EVENT;
     }
     lp__lambda_log_error("Runtime API unreachable after %d attempts; exiting",

@@ -222,8 +222,9 @@ lp_status lp_lambda_stream_content_type(lp_lambda_invocation *inv,
 static void set_trailers(struct lp__lambda_stream *s,
                          const struct lp_lambda_invocation *inv)
 {
-    const char *type =
-        inv->error_type ? inv->error_type : "Runtime.OutOfMemory";
+    char type_buf[LP__LAMBDA_ERROR_TYPE_MAX];
+    const char *type = lp__lambda_error_type_safe(
+        inv->error_type ? inv->error_type : "Runtime.OutOfMemory", type_buf);
     char *doc = NULL, *enc = NULL;
     size_t len, n;
 
@@ -232,13 +233,9 @@ static void set_trailers(struct lp__lambda_stream *s,
         enc = lp__lambda_base64(doc, len);
     n = strlen(type) + 64;
     s->trailer_type = lp__malloc(n);
-    if (s->trailer_type != NULL) {
+    if (s->trailer_type != NULL)
         snprintf(s->trailer_type, n, "Lambda-Runtime-Function-Error-Type: %s",
                  type);
-        /* A CR or LF in the type would end the trailer line. */
-        for (char *c = s->trailer_type; *c; c++)
-            *c = (*c == '\r' || *c == '\n') ? ' ' : *c;
-    }
     n = (enc ? strlen(enc) : 0) + 64;
     s->trailer_body = lp__malloc(n);
     if (s->trailer_body != NULL)
@@ -274,9 +271,11 @@ lp_status lp__lambda_stream_finish(struct lp_lambda_invocation *inv)
         if (s->res.st != LP_OK || s->res.http_status >= 500)
             st = LP_EHTTP;
     } else if (inv->failed) {
+        char type_buf[LP__LAMBDA_ERROR_TYPE_MAX];
+
         lp__lambda_log("streamed response of %s ended with error %s",
                        inv->request_id,
-                       inv->error_type ? inv->error_type : "?");
+                       lp__lambda_error_type_safe(inv->error_type, type_buf));
     }
     stream_free(s);
     inv->stream = NULL;

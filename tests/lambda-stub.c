@@ -312,11 +312,32 @@ static int64_t epoch_ms(void)
 }
 
 /* Answers GET next with event i (fault applied); false: close. */
+/* Writes head's status line and a header line of 70,000 bytes; *n becomes
+ * the length of head's rest, still to write. */
+static bool write_huge_header(int fd, const char *head, int *n)
+{
+    static const char name[] = "Lambda-Runtime-Cognito-Identity: ";
+    size_t status_len = (size_t)(strchr(head, '\n') + 1 - head);
+    size_t len = 70000;
+    char *line = malloc(len);
+    bool ok;
+
+    if (line == NULL)
+        return false;
+    memcpy(line, name, sizeof(name) - 1);
+    memset(line + sizeof(name) - 1, 'c', len - (sizeof(name) - 1) - 2);
+    memcpy(line + len - 2, "\r\n", 2);
+    ok = write_all(fd, head, status_len) && write_all(fd, line, len);
+    free(line);
+    *n -= (int)status_len;
+    return ok;
+}
+
 static bool serve_event(int fd, const struct stub_event *ev, size_t i)
 {
     const char *body = ev->body ? ev->body : "{}";
     size_t len;
-    char head[2048], id[400], deadline[64];
+    char head[2048], id[400], deadline[96];
     int n;
 
     if (ev->fault == STUB_RAW) {
@@ -342,16 +363,20 @@ static bool serve_event(int fd, const struct stub_event *ev, size_t i)
         snprintf(id, sizeof(id), "../req %zu/x", i);
     else
         snprintf(id, sizeof(id), "req-%zu", i);
-    if (ev->deadline)
-        snprintf(deadline, sizeof(deadline), "%s", ev->deadline);
+    if (ev->fault == STUB_NO_DEADLINE)
+        deadline[0] = '\0';
+    else if (ev->deadline)
+        snprintf(deadline, sizeof(deadline),
+                 "Lambda-Runtime-Deadline-Ms: %s\r\n", ev->deadline);
     else
-        snprintf(deadline, sizeof(deadline), "%lld",
+        snprintf(deadline, sizeof(deadline),
+                 "Lambda-Runtime-Deadline-Ms: %lld\r\n",
                  (long long)(epoch_ms() + 60000));
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\n"
                  "Content-Type: application/json\r\n"
                  "%s%s%s"
-                 "Lambda-Runtime-Deadline-Ms: %s\r\n"
+                 "%s"
                  "Lambda-Runtime-Invoked-Function-Arn: "
                  "arn:aws:lambda:us-east-1:123456789012:function:stub\r\n"
                  "Lambda-Runtime-Trace-Id: %s\r\n"
@@ -371,7 +396,9 @@ static bool serve_event(int fd, const struct stub_event *ev, size_t i)
                  : ev->fault == STUB_NO_COLON_HEADER ? "NoColonHere\r\n"
                                                      : "",
                  len);
-    if (!write_all(fd, head, (size_t)n))
+    if (ev->fault == STUB_HUGE_HEADER && !write_huge_header(fd, head, &n))
+        return false;
+    if (!write_all(fd, head + (int)strlen(head) - n, (size_t)n))
         return false;
     if (ev->fault == STUB_NEXT_DROP_BODY) {
         write_all(fd, body, len / 2);

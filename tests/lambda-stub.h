@@ -30,6 +30,8 @@ enum stub_fault {
     STUB_BAD_REQUEST_ID,  /* a request id with a '/' and spaces */
     STUB_GARBAGE_HEADERS, /* odd lines: empty name, empty values */
     STUB_NO_COLON_HEADER, /* a header line without a colon */
+    STUB_NO_DEADLINE,     /* no Lambda-Runtime-Deadline-Ms */
+    STUB_HUGE_HEADER,     /* a 70,000-byte Cognito identity header */
     STUB_RAW,             /* body[0..len-1] is the whole answer, then close */
 };
 

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/alloc.h"
@@ -309,34 +310,52 @@ TEST(next_500_exits_promptly)
     stub_destroy(s);
 }
 
-/*
- * Runs a 413 on the first response (a WARN line) then a 500 on GET next (an
- * ERROR line) with stderr captured; returns what was written (malloc'd).
- */
-static char *run_capturing_stderr(void)
+/* Runs the loop over `ev` until it exits with `want`, stderr captured;
+ * returns what was written (malloc'd). */
+static char *capture_stderr(struct stub_event *ev, size_t n, lp_status want)
 {
-    struct stub_event ev[2] = { { .fault = STUB_RESPONSE_413, .body = "big" },
-                                { .fault = STUB_NEXT_500 } };
     struct seen seen = { 0 };
-    struct stub *s = stub_create(ev, 2);
+    struct stub *s = stub_create(ev, n);
     char path[] = "/tmp/lp-test-lambda-log.XXXXXX";
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
     char *out = calloc(1, 65536);
-    ssize_t n;
+    ssize_t len;
 
     ASSERT_TRUE(fd >= 0 && saved >= 0 && out != NULL);
     unlink(path);
     stub_start(s);
     fflush(stderr);
     ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
-    ASSERT_STATUS(LP_EHTTP, run(s, 0, &seen));
+    ASSERT_STATUS(want, run(s, 0, &seen));
     ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
     close(saved);
-    n = pread(fd, out, 65535, 0);
-    ASSERT_TRUE(n > 0);
+    len = pread(fd, out, 65535, 0);
+    ASSERT_TRUE(len > 0);
     close(fd);
     stub_destroy(s);
     return out;
+}
+
+/* A 413 on the first response (a WARN line) then a 500 on GET next (an
+ * ERROR line). */
+static char *run_capturing_stderr(void)
+{
+    struct stub_event ev[2] = { { .fault = STUB_RESPONSE_413, .body = "big" },
+                                { .fault = STUB_NEXT_500 } };
+
+    return capture_stderr(ev, 2, LP_EHTTP);
+}
+
+/* A header value over the runtime's cap is left out of the context, and
+ * said so; the invocation is served. */
+TEST(overlong_header_value_warned)
+{
+    struct stub_event ev[2] = { { .fault = STUB_HUGE_HEADER, .body = "h" },
+                                { .fault = STUB_NEXT_500 } };
+    char *out = capture_stderr(ev, 2, LP_EHTTP);
+
+    ASSERT_TRUE(strstr(out, "event of req-0: 1 header value(s) over") != NULL);
+    free(out);
 }
 
 /* AWS_LAMBDA_LOG_FORMAT=JSON: one JSON object a line, with Lambda's fields;
@@ -518,6 +537,78 @@ TEST(garbage_headers_and_implausible_deadline)
     ASSERT_STR_EQ("", seen.trace_id);
     ASSERT_STR_EQ("", seen.trace_env); /* unset when absent */
     stub_destroy(s);
+}
+
+/* Runs one event whose deadline header is `deadline` (NULL: none) and
+ * returns what the handler saw. */
+static struct seen one_deadline(const char *deadline)
+{
+    struct stub_event ev = { .deadline = deadline, .body = "d" };
+    struct seen seen = { 0 };
+    struct stub *s;
+
+    if (deadline == NULL)
+        ev.fault = STUB_NO_DEADLINE;
+    s = stub_create(&ev, 1);
+    stub_start(s);
+    ASSERT_OK(run(s, 1, &seen));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_STR_EQ("d", stub_post_get(s, 0)->body);
+    stub_destroy(s);
+    return seen;
+}
+
+static int64_t now_epoch_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Missing, or an hour past (a replayed event): no deadline, never an
+ * instant timeout. Seconds past: a real deadline, already reached. */
+TEST(missing_or_long_past_deadline_means_none)
+{
+    char raw[32];
+    struct seen seen = one_deadline(NULL);
+
+    ASSERT_TRUE(seen.deadline == LP_DEADLINE_NEVER);
+    ASSERT_TRUE(seen.remaining_ms == INT64_MAX);
+    snprintf(raw, sizeof(raw), "%lld", (long long)(now_epoch_ms() - 3600000));
+    seen = one_deadline(raw);
+    ASSERT_TRUE(seen.deadline == LP_DEADLINE_NEVER);
+    ASSERT_EQ(0, seen.deadline_epoch_ms);
+    snprintf(raw, sizeof(raw), "%lld", (long long)(now_epoch_ms() - 2000));
+    seen = one_deadline(raw);
+    ASSERT_TRUE(seen.deadline != LP_DEADLINE_NEVER);
+    ASSERT_EQ(0, seen.remaining_ms);
+}
+
+TEST(deadline_plausible_window)
+{
+    const int64_t now = 1790000000000LL;
+    int64_t v = 0;
+
+    ASSERT_TRUE(lp__lambda_parse_deadline("1790000900000", now, &v));
+    ASSERT_EQ(1790000900000LL, v);
+    ASSERT_TRUE(lp__lambda_parse_deadline("1789999950000", now, &v));
+    ASSERT_FALSE(lp__lambda_parse_deadline("1789999900000", now, &v));
+    ASSERT_FALSE(lp__lambda_parse_deadline("1790086400001", now, &v));
+    ASSERT_FALSE(lp__lambda_parse_deadline("5000", now, &v));
+    ASSERT_FALSE(lp__lambda_parse_deadline("-5", now, &v));
+    ASSERT_FALSE(lp__lambda_parse_deadline("", now, &v));
+}
+
+TEST(request_id_dot_segments_refused)
+{
+    ASSERT_FALSE(lp__lambda_request_id_ok(".", 1));
+    ASSERT_FALSE(lp__lambda_request_id_ok("..", 2));
+    ASSERT_FALSE(lp__lambda_request_id_ok("..x", 2)); /* the first 2 bytes */
+    ASSERT_TRUE(lp__lambda_request_id_ok("..x", 3));
+    ASSERT_TRUE(lp__lambda_request_id_ok("a.b", 3));
+    ASSERT_TRUE(
+        lp__lambda_request_id_ok("8476a536-e9f4-11e8-9739-2dfe598c3fcd", 36));
 }
 
 TEST(event_too_large_is_answered)

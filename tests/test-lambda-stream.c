@@ -16,6 +16,7 @@
 static char big[BIG + 1];
 
 /* "stream": three writes and a big one; "fail": a write then a failure;
+ * "fail-odd-type": the same with an error type unfit for a trailer;
  * anything else: a plain reply. */
 static void streamer(lp_lambda_invocation *inv, const lp_lambda_context *ctx,
                      const char *event, size_t len, void *arg)
@@ -32,6 +33,9 @@ static void streamer(lp_lambda_invocation *inv, const lp_lambda_context *ctx,
     } else if (strcmp(event, "fail") == 0) {
         ASSERT_OK(lp_lambda_stream_write(inv, "partial", 7));
         lp_lambda_fail(inv, "Test.StreamFail", "broke after %d bytes", 7);
+    } else if (strcmp(event, "fail-odd-type") == 0) {
+        ASSERT_OK(lp_lambda_stream_write(inv, "partial", 7));
+        lp_lambda_fail(inv, "Odd\r\nInjected: 1\xff", "odd type");
     } else {
         ASSERT_OK(lp_lambda_reply(inv, event, len));
     }
@@ -94,7 +98,7 @@ TEST(stream_then_plain_reply)
     ASSERT_TRUE(memcmp(p->body, "hello streamed xxx", 18) == 0);
     ASSERT_STR_EQ("xend", p->body + p->len - 4);
     ASSERT_STR_EQ("", p->trailer_type);
-    /* The connection is reused for the next, ordinary, answer. */
+    /* The loop goes on with the next, ordinary, answer. */
     p = stub_post_get(s, 1);
     ASSERT_STR_EQ("", p->response_mode);
     ASSERT_STR_EQ("plain", p->body);
@@ -124,6 +128,64 @@ TEST(failure_mid_stream_goes_in_trailers)
                   json_string_value(json_object_get(j, "errorMessage")));
     json_decref(j);
     ASSERT_STR_EQ("after", stub_post_get(s, 1)->body);
+    stub_destroy(s);
+}
+
+static void assert_full_stream(const struct stub_post *p, const char *id)
+{
+    ASSERT_STR_EQ(id, p->request_id);
+    ASSERT_STR_EQ("streaming", p->response_mode);
+    ASSERT_EQ(6 + 9 + BIG + 3, p->len);
+    ASSERT_TRUE(memcmp(p->body, "hello streamed xxx", 18) == 0);
+    ASSERT_STR_EQ("xend", p->body + p->len - 4);
+    ASSERT_STR_EQ("", p->trailer_type);
+}
+
+/* A warm function streams every invocation: each stream, after another
+ * stream, after one that ended in trailers, after a plain reply, goes out
+ * whole (libcurl 7.88 corrupted its heap on a handle's second chunked
+ * upload with a trailer callback). */
+TEST(streams_in_a_row)
+{
+    struct stub_event ev[5] = { { .body = "stream" },
+                                { .body = "stream" },
+                                { .body = "fail" },
+                                { .body = "stream" },
+                                { .body = "plain" } };
+    struct stub *s = stub_create(ev, 5);
+
+    memset(big, 'x', BIG);
+    stub_start(s);
+    ASSERT_OK(run(s, 5));
+    ASSERT_EQ(5, stub_post_count(s));
+    assert_full_stream(stub_post_get(s, 0), "req-0");
+    assert_full_stream(stub_post_get(s, 1), "req-1");
+    ASSERT_STR_EQ("Test.StreamFail", stub_post_get(s, 2)->trailer_type);
+    assert_full_stream(stub_post_get(s, 3), "req-3");
+    ASSERT_STR_EQ("plain", stub_post_get(s, 4)->body);
+    stub_destroy(s);
+}
+
+/* The error type goes into a trailer as into /error's header: printable
+ * ASCII only, the same value in the trailer and in the error document. */
+TEST(stream_error_type_is_header_safe)
+{
+    struct stub_event ev[1] = { { .body = "fail-odd-type" } };
+    struct stub *s = stub_create(ev, 1);
+    const struct stub_post *p;
+    char doc[2048];
+    json_t *j;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 1));
+    p = stub_post_get(s, 0);
+    ASSERT_STR_EQ("Odd??Injected: 1?", p->trailer_type);
+    b64_decode(p->trailer_body, doc);
+    j = json_loads(doc, 0, NULL);
+    ASSERT_TRUE(j != NULL);
+    ASSERT_STR_EQ("Odd??Injected: 1?",
+                  json_string_value(json_object_get(j, "errorType")));
+    json_decref(j);
     stub_destroy(s);
 }
 

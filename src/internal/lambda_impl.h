@@ -54,12 +54,22 @@ bool lp__lambda_request_id_ok(const char *id, size_t len);
 
 /*
  * Parses Lambda-Runtime-Deadline-Ms: true with *epoch_ms set when `raw` is
- * a decimal integer within a day of `now_epoch_ms` (Lambda's longest limits
- * are far shorter); false otherwise (missing, garbage, or an emulator's
- * relative number such as "5000").
+ * a decimal integer from a minute before `now_epoch_ms` to a day after it
+ * (Lambda's longest limits are far shorter); false otherwise (missing,
+ * garbage, an emulator's relative number such as "5000", or a replayed
+ * event's deadline long past).
  */
 bool lp__lambda_parse_deadline(const char *raw, int64_t now_epoch_ms,
                                int64_t *epoch_ms);
+
+/*
+ * An error type as it may go into a header or trailer: printable ASCII only
+ * (no CR/LF to inject header lines with; anything else becomes '?'), at most
+ * LP__LAMBDA_ERROR_TYPE_MAX - 1 bytes; NULL or "" becomes "Unhandled".
+ * Returns `buf` (LP__LAMBDA_ERROR_TYPE_MAX bytes) or a static string.
+ */
+#define LP__LAMBDA_ERROR_TYPE_MAX 128
+const char *lp__lambda_error_type_safe(const char *type, char *buf);
 
 /*
  * Builds the error document {"errorMessage","errorType","stackTrace":[]}.
