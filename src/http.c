@@ -43,10 +43,12 @@
 #include "http_client.h"
 
 #define DEFAULT_MAX_CONCURRENT 1024u
-#define IDLE_POLL_MS           1000
-#define EVENTS_PER_WAIT        256
-#define QUEUE_SWEEP_MS         10
-#define START_BURST            256u
+/* Far above what descriptors allow; keeps the shard table small. */
+#define MAX_CONCURRENT_LIMIT (1u << 20)
+#define IDLE_POLL_MS         1000
+#define EVENTS_PER_WAIT      256
+#define QUEUE_SWEEP_MS       10
+#define START_BURST          256u
 
 enum phase { PHASE_QUEUED, PHASE_ACTIVE, PHASE_RETRYING, PHASE_DONE };
 
@@ -202,7 +204,7 @@ static void finish_transfer(struct lp_http_client *c, struct request *r,
 
     if (delay >= 0) {
         r->phase = PHASE_RETRYING;
-        r->retry_at = lp__monotonic_ns() + delay;
+        r->retry_at = lp__deadline_add(lp__monotonic_ns(), delay);
         list_push(&c->retrying, r);
         return;
     }
@@ -211,6 +213,18 @@ static void finish_transfer(struct lp_http_client *c, struct request *r,
 }
 
 /* ---- the loop ----------------------------------------------------------- */
+
+static const char *start_failure(lp_status st)
+{
+    switch (st) {
+    case LP_ETIMEDOUT:
+        return "timed out before the transfer started";
+    case LP_EINVAL:
+        return "not an http:// or https:// URL libcurl accepts";
+    default:
+        return "could not start the transfer";
+    }
+}
 
 /*
  * Starts queued requests while there are free slots, at most START_BURST per
@@ -241,9 +255,7 @@ static void start_queued(struct lp_http_client *c)
         }
         if (st != LP_OK) {
             r->phase = PHASE_DONE;
-            fail(r, st,
-                 st == LP_ETIMEDOUT ? "timed out before the transfer started"
-                                    : "could not start the transfer");
+            fail(r, st, start_failure(st));
             continue;
         }
         r->phase = PHASE_ACTIVE;
@@ -263,17 +275,17 @@ static void collect_finished(struct lp_http_client *c)
 
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         detach(c, r);
-        finish_transfer(c, r, rc);
+        finish_transfer(c, r, lp__http_xfer_outcome(&r->x, rc));
     }
 }
 
-/* Queues `r` last; the queue's deadline scan must not sleep past its own. */
+/* Queues `r` last; the deadline scan must not sleep past its own. */
 static void enqueue(struct lp_http_client *c, struct request *r)
 {
     r->phase = PHASE_QUEUED;
     list_push(&c->queued, r);
-    if (r->x.deadline < c->next_queue_check)
-        c->next_queue_check = r->x.deadline;
+    if (r->x.deadline < c->next_expiry_check)
+        c->next_expiry_check = r->x.deadline;
 }
 
 /* Requeues retries whose backoff passed. */
@@ -294,38 +306,58 @@ static void release_retries(struct lp_http_client *c)
 }
 
 /*
- * Fails queued requests whose time limit passed while they waited for a
- * slot. The scan is O(queued), so it runs at most every QUEUE_SWEEP_MS, and
- * not before the nearest queued deadline.
+ * Fails the requests of `l` whose time limit passed; returns the nearest
+ * deadline of those left.
  */
-static void expire_queued(struct lp_http_client *c)
+static int64_t expire_list(struct lp_http_client *c, struct req_list *l,
+                           int64_t now, const char *why)
 {
-    int64_t now = lp__monotonic_ns(), nearest = LP_DEADLINE_NEVER;
-    struct request *r = c->queued.head;
+    int64_t nearest = LP_DEADLINE_NEVER;
+    struct request *r = l->head;
 
-    if (r == NULL || now < c->next_queue_check)
-        return;
     while (r != NULL) {
         struct request *following = r->next;
 
         if (r->x.deadline <= now) {
-            list_remove(&c->queued, r);
+            detach(c, r);
             r->phase = PHASE_DONE;
-            fail(r, LP_ETIMEDOUT, "timed out while queued");
+            fail(r, LP_ETIMEDOUT, why);
         } else if (r->x.deadline < nearest) {
             nearest = r->x.deadline;
         }
         r = following;
     }
-    c->next_queue_check = lp__deadline_add(now, QUEUE_SWEEP_MS * LP__NS_PER_MS);
-    if (nearest > c->next_queue_check)
-        c->next_queue_check = nearest;
+    return nearest;
+}
+
+/*
+ * Fails requests whose time limit passed while they waited for a slot, or
+ * inside libcurl: libcurl 7.88 applies CURLOPT_TIMEOUT_MS only once a
+ * transfer has a connection, so one waiting for a connection (behind
+ * max_per_host, or to share an HTTP/2 connection) would wait past its
+ * limit. The scan is O(queued + active), so it runs at most every
+ * QUEUE_SWEEP_MS, and not before the nearest deadline.
+ */
+static void expire_overdue(struct lp_http_client *c)
+{
+    int64_t now = lp__monotonic_ns(), nearest, active_nearest;
+
+    if (now < c->next_expiry_check)
+        return;
+    nearest = expire_list(c, &c->queued, now, "timed out while queued");
+    active_nearest = expire_list(c, &c->active, now,
+                                 "timed out before the response completed");
+    if (active_nearest < nearest)
+        nearest = active_nearest;
+    c->next_expiry_check =
+        lp__deadline_add(now, QUEUE_SWEEP_MS * LP__NS_PER_MS);
+    if (nearest > c->next_expiry_check)
+        c->next_expiry_check = nearest;
 }
 
 /*
  * How long the loop may sleep: not at all while queued requests could start,
- * else until the next retry is due or the queue's next deadline scan, at
- * most 1 s.
+ * else until the next retry is due or the next deadline scan, at most 1 s.
  */
 static int poll_timeout_ms(struct lp_http_client *c)
 {
@@ -333,9 +365,10 @@ static int poll_timeout_ms(struct lp_http_client *c)
 
     if (c->queued.head != NULL && c->n_active < c->max_concurrent)
         return 0; /* start_queued stopped at its burst limit */
-    if (c->queued.head != NULL && c->next_queue_check != LP_DEADLINE_NEVER) {
+    if ((c->queued.head != NULL || c->active.head != NULL) &&
+        c->next_expiry_check != LP_DEADLINE_NEVER) {
         int64_t ms =
-            (c->next_queue_check - now + LP__NS_PER_MS - 1) / LP__NS_PER_MS;
+            (c->next_expiry_check - now + LP__NS_PER_MS - 1) / LP__NS_PER_MS;
 
         if (ms < next)
             next = ms > 0 ? ms : 0;
@@ -415,7 +448,7 @@ static void *loop_main(void *arg)
             break;
         release_retries(c);
         start_queued(c);
-        expire_queued(c);
+        expire_overdue(c);
         n = epoll_wait(c->epoll_fd, ev, EVENTS_PER_WAIT,
                        lp__http_shards_timeout_ms(c, poll_timeout_ms(c)));
         lp__http_shards_dispatch(c, ev, n > 0 ? n : 0);
@@ -471,6 +504,8 @@ lp_status lp_http_client_create(const lp_http_client_options *opts,
     c->incoming_tail = &c->incoming;
     c->max_concurrent =
         opts->max_concurrent ? opts->max_concurrent : DEFAULT_MAX_CONCURRENT;
+    if (c->max_concurrent > MAX_CONCURRENT_LIMIT)
+        c->max_concurrent = MAX_CONCURRENT_LIMIT;
     st = lp__http_defaults_init(&c->defaults, opts);
     if (st != LP_OK)
         goto out_free;

@@ -102,7 +102,7 @@ static lp_status run_attempts(struct lp__http_xfer *x,
 
         if (st != LP_OK)
             return st;
-        rc = curl_easy_perform(x->easy);
+        rc = lp__http_xfer_outcome(x, curl_easy_perform(x->easy));
         delay = lp__http_xfer_retry_delay(x, rc);
         if (delay < 0)
             return lp__http_xfer_finish(x, rc, out, msg, sizeof(msg));

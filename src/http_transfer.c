@@ -138,27 +138,64 @@ void lp__http_defaults_release(struct lp__http_defaults *d)
 
 /* ---- request copy ------------------------------------------------------- */
 
-/* Appends "name: value" to the header list; LP_EINVAL for CR or LF. */
+/* RFC 9110's tchar: what a header name is made of. */
+static bool token_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool header_name_ok(const char *name)
+{
+    if (*name == '\0')
+        return false;
+    for (; *name != '\0'; name++) {
+        if (!token_char((unsigned char)*name))
+            return false;
+    }
+    return true;
+}
+
+/* No control characters but tab: a CR or LF would start another line. */
+static bool header_value_ok(const char *value)
+{
+    for (; *value != '\0'; value++) {
+        unsigned char c = (unsigned char)*value;
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Appends the header to the list; LP_EINVAL for a bad name or value. An
+ * empty value goes as "name;", libcurl's spelling of it ("name:" would
+ * remove the header instead).
+ */
 static lp_status add_header(struct lp__http_xfer *x, const char *name,
                             const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 3;
-    char *line = lp__malloc(len);
-    struct curl_slist *l = NULL;
+    struct curl_slist *l;
+    char *line;
 
+    if (!header_name_ok(name) || !header_value_ok(value))
+        return LP_EINVAL;
+    line = lp__malloc(len);
     if (line == NULL)
         return LP_ENOMEM;
-    snprintf(line, len, "%s: %s", name, value);
-    if (strpbrk(line, "\r\n") == NULL && *name != '\0' &&
-        strchr(name, ':') == NULL) {
-        l = curl_slist_append(x->headers, line); /* copies */
-        if (l != NULL)
-            x->headers = l;
-        lp__free(line);
-        return l != NULL ? LP_OK : LP_ENOMEM;
-    }
+    if (*value == '\0')
+        snprintf(line, len, "%s;", name);
+    else
+        snprintf(line, len, "%s: %s", name, value);
+    l = curl_slist_append(x->headers, line); /* copies */
     lp__free(line);
-    return LP_EINVAL;
+    if (l == NULL)
+        return LP_ENOMEM;
+    x->headers = l;
+    return LP_OK;
 }
 
 static lp_status build_headers(struct lp__http_xfer *x,
@@ -185,6 +222,12 @@ static lp_status build_headers(struct lp__http_xfer *x,
     return LP_OK;
 }
 
+/* Milliseconds to nanoseconds, saturating (a huge limit means "none"). */
+static int64_t ms_to_ns(int64_t ms)
+{
+    return ms > INT64_MAX / LP__NS_PER_MS ? INT64_MAX : ms * LP__NS_PER_MS;
+}
+
 static bool request_valid(const lp_http_request *req)
 {
     return req->url != NULL && (req->body != NULL || req->body_len == 0) &&
@@ -209,13 +252,13 @@ lp_status lp__http_xfer_init(struct lp__http_xfer *x,
     /* A zeroed request (deadline 0) means no deadline, not "expired". */
     x->deadline = req->deadline > 0 ? req->deadline : LP_DEADLINE_NEVER;
     if (timeout_ms > 0) {
-        int64_t limit = lp__deadline_add(now, timeout_ms * LP__NS_PER_MS);
+        int64_t limit = lp__deadline_add(now, ms_to_ns(timeout_ms));
 
         if (limit < x->deadline)
             x->deadline = limit;
     }
     x->retries_left = req->retries;
-    x->backoff_ns = backoff_ms * LP__NS_PER_MS;
+    x->backoff_ns = ms_to_ns(backoff_ms);
     x->max_body = req->max_body ? req->max_body : d->max_body;
     x->body_len = req->body_len;
     x->url = lp__strdup(req->url);
@@ -285,9 +328,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     struct lp__http_xfer *x = arg;
 
     n *= size;
-    /* A status line starts a new response (after 100, or a redirect). */
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
+    /* A status line starts a new response (after 100, or a redirect); an
+     * empty line ends its header block. */
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         x->head_len = 0;
+        x->head_done = false;
+    } else if ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
+               (n == 1 && p[0] == '\n')) {
+        x->head_done = true;
+    }
     return buf_append(&x->head, &x->head_len, &x->head_cap, p, n) ? n : 0;
 }
 
@@ -327,6 +376,12 @@ static long http_version_for(const struct lp__http_xfer *x)
     return CURL_HTTP_VERSION_2TLS;
 }
 
+static bool has_http_scheme(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 ||
+           strncasecmp(url, "https://", 8) == 0;
+}
+
 /* HTTP/2 is possible at all: then new transfers wait to share a connection. */
 static bool may_multiplex(const struct lp__http_xfer *x)
 {
@@ -343,7 +398,14 @@ static void set_limits(struct lp__http_xfer *x,
 
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(left_ms > 0 ? left_ms : 0));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+    /* Refuses an announced oversized body before reading it; not for HEAD
+     * (no body follows) nor when following redirects (a redirect's own
+     * length would count): the write callback enforces the cap anyway. */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     x->method == LP_HTTP_HEAD ||
+                             (x->flags & LP_HTTP_FOLLOW_REDIRECTS)
+                         ? (curl_off_t)0
+                         : (curl_off_t)x->max_body);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
                      (x->flags & LP_HTTP_FOLLOW_REDIRECTS) ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
@@ -358,6 +420,7 @@ lp_status lp__http_xfer_prepare(struct lp__http_xfer *x,
                                 CURLSH *share)
 {
     int64_t left_ms = 0;
+    CURLcode rc;
     CURL *e;
 
     if (x->deadline != LP_DEADLINE_NEVER) {
@@ -369,11 +432,14 @@ lp_status lp__http_xfer_prepare(struct lp__http_xfer *x,
         return LP_ENOMEM;
     e = x->easy;
     x->head_len = x->data_len = 0;
-    x->too_big = false;
+    x->head_done = x->too_big = false;
     x->errbuf[0] = '\0';
     x->attempts++;
-    if (curl_easy_setopt(e, CURLOPT_URL, x->url) != CURLE_OK)
-        return LP_ENOMEM;
+    if (!has_http_scheme(x->url))
+        return LP_EINVAL; /* else libcurl would guess one */
+    rc = curl_easy_setopt(e, CURLOPT_URL, x->url);
+    if (rc != CURLE_OK) /* over libcurl's 8 MB input limit, or no memory */
+        return rc == CURLE_OUT_OF_MEMORY ? LP_ENOMEM : LP_EINVAL;
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -425,6 +491,15 @@ static bool retryable(struct lp__http_xfer *x, CURLcode rc)
     }
 }
 
+CURLcode lp__http_xfer_outcome(struct lp__http_xfer *x, CURLcode rc)
+{
+    if (rc != CURLE_OK || x->head_done)
+        return rc;
+    snprintf(x->errbuf, sizeof(x->errbuf),
+             "connection closed before the response headers ended");
+    return CURLE_PARTIAL_FILE;
+}
+
 int64_t lp__http_xfer_retry_delay(struct lp__http_xfer *x, CURLcode rc)
 {
     int64_t delay = x->backoff_ns;
@@ -432,7 +507,7 @@ int64_t lp__http_xfer_retry_delay(struct lp__http_xfer *x, CURLcode rc)
     if (x->retries_left == 0 || !idempotent(x->method) || !retryable(x, rc))
         return -1;
     if (x->deadline != LP_DEADLINE_NEVER &&
-        lp__monotonic_ns() + delay >= x->deadline)
+        lp__deadline_add(lp__monotonic_ns(), delay) >= x->deadline)
         return -1;
     x->retries_left--;
     x->backoff_ns = delay > INT64_MAX / 2 ? delay : delay * 2;

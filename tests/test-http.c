@@ -7,6 +7,7 @@
  * hundreds of transfers are in flight (small receive buffers), and proxy
  * variables read when the client is created.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,8 @@ TEST(post_echo_and_headers)
     static const char body[] = "payload\0with a NUL";
     static char long_value[3000];
     lp_http_header h[] = { { "X-Test", "forty-two" },
-                           { "X-Long", long_value } };
+                           { "X-Long", long_value },
+                           { "X-Empty", "" } };
     lp_http_request req = LP_HTTP_REQUEST_INIT;
     lp_future *post, *hdr;
     const lp_http_response *r;
@@ -137,7 +139,7 @@ TEST(post_echo_and_headers)
     req.body_len = 0;
     memset(long_value, 'v', sizeof(long_value) - 1);
     req.headers = h;
-    req.n_headers = 2;
+    req.n_headers = 3;
     hdr = submit(c, &req);
     r = response_of(post);
     ASSERT_EQ(200, r->status);
@@ -146,6 +148,7 @@ TEST(post_echo_and_headers)
     r = response_of(hdr);
     ASSERT_TRUE(strstr(r->body, "X-Test: forty-two\r\n") != NULL);
     ASSERT_TRUE(strstr(r->body, long_value) != NULL);
+    ASSERT_TRUE(strstr(r->body, "\r\nX-Empty:") != NULL);
     ASSERT_TRUE(strstr(r->body, "GET /headers HTTP/1.1") != NULL);
     lp_future_release(post);
     lp_future_release(hdr);
@@ -196,6 +199,26 @@ TEST(body_cap)
     own_cap = submit(c, &req);
     ASSERT_EQ(LP_ETOOBIG, failure_of(big));
     ASSERT_TRUE(strstr(lp_future_error(big)->message, "10000") != NULL);
+    {
+        /* HEAD reads no body: a large announced length is no reason to
+         * fail. */
+        lp_http_request head = LP_HTTP_REQUEST_INIT;
+        lp_future *f;
+
+        head.method = LP_HTTP_HEAD;
+        head.url = url("/bytes/200000");
+        f = submit(c, &head);
+        ASSERT_EQ(200, response_of(f)->status);
+        ASSERT_EQ(0, response_of(f)->body_len);
+        {
+            size_t n = 0;
+            const char *v =
+                lp_http_response_header(response_of(f), "Content-Length", &n);
+
+            ASSERT_TRUE(v != NULL && n == 6 && memcmp(v, "200000", 6) == 0);
+        }
+        lp_future_release(f);
+    }
     ASSERT_EQ(10000, response_of(fits)->body_len);
     ASSERT_EQ(300000, response_of(own_cap)->body_len);
     ASSERT_EQ('\0', response_of(own_cap)->body[300000]);
@@ -220,10 +243,35 @@ TEST(close_mid_response)
     lp_http_client_destroy(c);
 }
 
+/* libcurl 7.88 ends a transfer whose connection closed inside the header
+ * block with success; it is a failure (retried when asked), never a 200. */
+TEST(close_mid_headers)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *resp = NULL;
+    lp_future *f, *retried;
+
+    ASSERT_OK(lp_http_submit_get(c, url("/close-headers"), &f));
+    ASSERT_EQ(LP_EHTTP, failure_of(f));
+    ASSERT_TRUE(strstr(lp_future_error(f)->message, "headers ended") != NULL);
+    req.url = url("/close-headers");
+    req.retries = 2;
+    req.retry_backoff_ms = 1;
+    retried = submit(c, &req);
+    ASSERT_EQ(LP_EHTTP, failure_of(retried));
+    ASSERT_STATUS(LP_EHTTP, lp_http_get(c, url("/close-headers"), 5000, &resp));
+    ASSERT_TRUE(resp == NULL);
+    lp_future_release(f);
+    lp_future_release(retried);
+    lp_http_client_destroy(c);
+}
+
 TEST(invalid_urls)
 {
     static const char *const bad[] = { "not a url", "ftp://127.0.0.1/x",
-                                       "http://", "gopher://h/", "" };
+                                       "http://",   "gopher://h/",
+                                       "",          "127.0.0.1:1/x" };
     lp_http_client *c = new_client(NULL);
     lp_http_request req = LP_HTTP_REQUEST_INIT;
     lp_http_response *r = (lp_http_response *)1;
@@ -255,6 +303,37 @@ TEST(invalid_urls)
         req.timeout_ms = 0;
         req.n_headers = 1;
         for (size_t i = 0; i < 4; i++) {
+            req.headers = &bad_headers[i];
+            ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+        }
+        req.headers = NULL;
+        req.n_headers = 0;
+    }
+    {
+        /* Over libcurl's 8 MB input limit: a bad URL, not a lack of
+         * memory. */
+        size_t len = 9u << 20;
+        char *huge = malloc(len + 1);
+
+        ASSERT_TRUE(huge != NULL);
+        memset(huge, 'a', len);
+        memcpy(huge, "http://127.0.0.1/", 17);
+        huge[len] = '\0';
+        ASSERT_OK(lp_http_submit_get(c, huge, &f));
+        ASSERT_EQ(LP_EINVAL, failure_of(f));
+        lp_future_release(f);
+        ASSERT_STATUS(LP_EINVAL, lp_http_get(c, huge, 1000, &r));
+        free(huge);
+    }
+    {
+        lp_http_header bad_headers[] = { { "X A", "1" },
+                                         { "X-A", "1\x01" },
+                                         { "X\x7f", "1" } };
+
+        req.url = url("/delay/0");
+        req.timeout_ms = 0;
+        req.n_headers = 1;
+        for (size_t i = 0; i < 3; i++) {
             req.headers = &bad_headers[i];
             ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
         }
@@ -330,6 +409,79 @@ TEST(timeout_while_queued)
     ASSERT_TRUE(lp_future_cancel(slow));
     lp_future_release(slow);
     lp_future_release(queued);
+    lp_http_client_destroy(c);
+}
+
+/* A request waiting inside libcurl for a connection (behind max_per_host)
+ * still fails at its time limit, not when the connection frees up. */
+TEST(timeout_while_waiting_for_a_connection)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *slow, *waiting;
+    int64_t t0 = lp_test_now_ms();
+
+    o.max_per_host = 1;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/4000"), &slow));
+    req.url = url("/delay/0");
+    req.timeout_ms = 200;
+    waiting = submit(c, &req);
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(waiting));
+    ASSERT_FALSE(lp_future_done(slow));
+    ASSERT_LE(lp_test_now_ms() - t0, 3000);
+    ASSERT_TRUE(lp_future_cancel(slow));
+    lp_future_release(slow);
+    lp_future_release(waiting);
+    lp_http_client_destroy(c);
+}
+
+/* max_per_host bounds the connections to one host: 40 requests at once
+ * share 4 (each response counts the connections its transfer opened). */
+TEST(per_host_cap_bounds_connections)
+{
+    enum { N = 40 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *fs[N];
+    unsigned opened = 0;
+
+    o.max_per_host = 4;
+    c = new_client(&o);
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_http_submit_get(c, url("/delay/30"), &fs[i]));
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(200, response_of(fs[i])->status);
+        opened += response_of(fs[i])->new_connections;
+        lp_future_release(fs[i]);
+    }
+    ASSERT_TRUE(opened >= 1 && opened <= 4);
+    lp_http_client_destroy(c);
+}
+
+/* The largest time limits and caps mean "practically none", not an
+ * overflow into the past or a client that refuses everything. */
+TEST(extreme_limits)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *resp = NULL;
+    lp_http_client *c;
+    lp_future *f;
+
+    o.max_concurrent = UINT_MAX;
+    o.timeout_ms = INT64_MAX;
+    c = new_client(&o);
+    req.url = url("/delay/10");
+    req.timeout_ms = INT64_MAX;
+    req.retry_backoff_ms = INT64_MAX;
+    f = submit(c, &req);
+    ASSERT_EQ(200, response_of(f)->status);
+    ASSERT_OK(lp_http_get(c, url("/delay/10"), INT64_MAX, &resp));
+    ASSERT_EQ(200, resp->status);
+    lp_http_response_free(resp);
+    lp_future_release(f);
     lp_http_client_destroy(c);
 }
 

@@ -110,8 +110,10 @@ typedef enum lp_http_method {
     LP_HTTP_HEAD = 4
 } lp_http_method;
 
-/* A request header. A name that is empty or holds ':', or a CR or LF
- * anywhere, makes the request LP_EINVAL. */
+/* A request header, sent as given (an empty value as an empty value). A
+ * name that is not an RFC 9110 token (empty, or holding ':', a space or a
+ * control character), or a value holding a control character other than a
+ * tab (CR and LF included), makes the request LP_EINVAL. */
 typedef struct lp_http_header {
     const char *name;
     const char *value;
@@ -172,7 +174,8 @@ typedef struct lp_http_request {
 
 typedef struct lp_http_client_options {
     /*
-     * Transfers in flight at once; more wait in a FIFO queue (0: 1024).
+     * Transfers in flight at once; more wait in a FIFO queue (0: 1024;
+     * values over 1,048,576 count as 1,048,576).
      * Each costs about 13 KiB (libcurl 7.88 state, mostly), so 1024 stay
      * within a few percent of a 128 MB function.
      */

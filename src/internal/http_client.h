@@ -74,7 +74,7 @@ struct lp_http_client {
     /* Loop thread only. */
     struct req_list queued, active, retrying;
     unsigned n_active;
-    int64_t next_queue_check;         /* when expire_queued next scans */
+    int64_t next_expiry_check;        /* when expire_overdue next scans */
     CURL *spare[LP__HTTP_SPARE_EASY]; /* reset easy handles to reuse */
     unsigned n_spare;
     struct lp__http_shard **shards; /* created on demand */

@@ -48,6 +48,7 @@ struct lp__http_xfer {
     /* The attempt in progress. */
     char *head;
     size_t head_len, head_cap;
+    bool head_done; /* the last response's header block ended */
     char *data;
     size_t data_len, data_cap;
     bool too_big;
@@ -81,8 +82,15 @@ lp_status lp__http_xfer_prepare(struct lp__http_xfer *x,
                                 CURLSH *share);
 
 /*
- * After an attempt ended with `rc`: the delay before retrying (>= 0) or -1
- * if the outcome is final.
+ * An attempt's real outcome: libcurl 7.88 ends a transfer whose connection
+ * closed inside the response's header block with CURLE_OK; that becomes
+ * CURLE_PARTIAL_FILE (retryable) with a message. Other codes pass through.
+ */
+CURLcode lp__http_xfer_outcome(struct lp__http_xfer *x, CURLcode rc);
+
+/*
+ * After an attempt ended with `rc` (from lp__http_xfer_outcome): the delay
+ * before retrying (>= 0) or -1 if the outcome is final.
  */
 int64_t lp__http_xfer_retry_delay(struct lp__http_xfer *x, CURLcode rc);
 

@@ -288,6 +288,11 @@ static int respond(struct delay_server *s, struct conn *c, const char *method,
         c->close_after = true;
         err = out_head(c, 200, CLOSE_ANNOUNCED);
         c->stream_left = CLOSE_SENT;
+    } else if (path_len == 14 && memcmp(path, "/close-headers", 14) == 0) {
+        static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Le";
+
+        c->close_after = true;
+        err = out_append(c, cut, sizeof(cut) - 1);
     } else if (path_len == 8 && memcmp(path, "/headers", 8) == 0) {
         err = out_head(c, 200, (uint64_t)(head_end - c->in));
         if (!err)

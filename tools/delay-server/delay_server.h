@@ -10,6 +10,7 @@
  *   GET /delay/<ms>     200 with a short body after <ms> milliseconds
  *   GET /bytes/<n>      200 with a body of <n> bytes
  *   GET /close          headers announcing 1 MiB, part of it, then a close
+ *   GET /close-headers  a status line and half a header line, then a close
  *   GET /status/<code>  that status with a short body
  *   GET /headers        200 echoing the request's header block
  *   POST <any path>     200 echoing the request body (after <ms> if the path
