@@ -47,12 +47,36 @@ static const lp_error oom_error = { LP_ETASK, -1, 0,
 static lp__mutex future_locks[LOCK_STRIPES];
 static pthread_once_t future_locks_once = PTHREAD_ONCE_INIT;
 
+/*
+ * A child forked while another thread held a stripe would find it held
+ * forever (executor.h lets a child create executors of its own): fork waits
+ * until every stripe is free, holding them all, and the child starts with
+ * fresh ones. No code path holds two stripes or takes one while holding a
+ * waiter's lock, so taking them all in order cannot deadlock.
+ */
+static void hold_stripes_for_fork(void)
+{
+    for (size_t i = 0; i < LOCK_STRIPES; i++)
+        lp__mutex_lock(&future_locks[i]);
+}
+
+static void release_stripes_after_fork(void)
+{
+    for (size_t i = LOCK_STRIPES; i > 0; i--)
+        lp__mutex_unlock(&future_locks[i - 1]);
+}
+
 static void init_future_locks(void)
 {
-    size_t i;
-
-    for (i = 0; i < LOCK_STRIPES; i++)
+    for (size_t i = 0; i < LOCK_STRIPES; i++)
         lp__mutex_init_default(&future_locks[i]);
+}
+
+static void install_future_locks(void)
+{
+    init_future_locks();
+    pthread_atfork(hold_stripes_for_fork, release_stripes_after_fork,
+                   init_future_locks);
 }
 
 lp__mutex *lp__future_lock(const lp_future *f)
@@ -68,7 +92,7 @@ lp_status lp__future_new(size_t extra, lp_future **out)
 
     if (f == NULL)
         return LP_ENOMEM;
-    pthread_once(&future_locks_once, init_future_locks);
+    pthread_once(&future_locks_once, install_future_locks);
     atomic_init(&f->refs, 1);
     atomic_init(&f->state, LP_FUTURE_PENDING);
     atomic_init(&f->has_listeners, false);

@@ -13,6 +13,7 @@
  * is when the iterator is destroyed early. The iterator runs on the calling
  * thread only; chunk tasks touch nothing but their own chunk.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -148,26 +149,65 @@ static lp_status submit_single(lp_map *m, void *arg)
     return st;
 }
 
-/* Pulls up to chunksize inputs and submits them as one task. */
-static lp_status submit_chunk(lp_map *m)
-{
-    lp_submit_options o = { chunk_result_free, lp__free };
-    struct chunk_input *in;
-    lp_future *f;
-    lp_status st;
-    size_t count;
+#define CHUNK_FIRST_CAP 64
 
-    in = lp__malloc(sizeof(*in) + m->chunksize * sizeof(void *));
-    if (in == NULL)
-        return LP_ENOMEM;
+/* Room for `cap` inputs in `*in` (reallocated); false when out of memory or
+ * the size would not fit a size_t. */
+static bool chunk_reserve(struct chunk_input **in, size_t cap)
+{
+    struct chunk_input *grown;
+
+    if (cap > (SIZE_MAX - sizeof(**in)) / sizeof(void *))
+        return false;
+    grown = lp__realloc(*in, sizeof(**in) + cap * sizeof(void *));
+    if (grown == NULL)
+        return false;
+    *in = grown;
+    return true;
+}
+
+/*
+ * Pulls up to chunksize inputs into a new chunk; NULL when out of memory.
+ * The chunk grows as inputs arrive: chunksize is a bound, and may be far
+ * larger than the input (Python takes any size).
+ */
+static struct chunk_input *pull_chunk(lp_map *m)
+{
+    size_t cap =
+        m->chunksize < CHUNK_FIRST_CAP ? m->chunksize : CHUNK_FIRST_CAP;
+    struct chunk_input *in = NULL;
+
+    if (!chunk_reserve(&in, cap))
+        return NULL;
     in->fn = m->fn;
     in->result_free = m->result_free;
     for (in->count = 0; in->count < m->chunksize; in->count++) {
+        if (in->count == cap) {
+            cap = cap > m->chunksize / 2 ? m->chunksize : cap * 2;
+            if (!chunk_reserve(&in, cap)) {
+                lp__free(in);
+                return NULL;
+            }
+        }
         if (!m->source(m->source_ctx, &in->args[in->count])) {
             m->source_done = true;
             break;
         }
     }
+    return in;
+}
+
+/* Pulls up to chunksize inputs and submits them as one task. */
+static lp_status submit_chunk(lp_map *m)
+{
+    lp_submit_options o = { chunk_result_free, lp__free };
+    struct chunk_input *in = pull_chunk(m);
+    lp_future *f;
+    lp_status st;
+    size_t count;
+
+    if (in == NULL)
+        return LP_ENOMEM;
     if (in->count == 0) {
         lp__free(in);
         return LP_OK;

@@ -379,6 +379,9 @@ static lp_status check_options(const lp_thread_pool_options *o)
 {
     if (o->max_workers <= 0 && o->max_workers != LP_WORKERS_AUTO)
         return LP_EINVAL;
+    /* Else every worker start would fail, at submit. */
+    if (o->stack_size > 0 && o->stack_size < (size_t)PTHREAD_STACK_MIN)
+        return LP_EINVAL;
     return LP_OK;
 }
 

@@ -167,6 +167,23 @@ TEST(pool_bad_options)
     ASSERT_STATUS(LP_EINVAL, lp_thread_pool_run(&o, body_ok, NULL));
     o.max_workers = 1;
     ASSERT_STATUS(LP_EINVAL, lp_thread_pool_run(&o, NULL, NULL));
+    /* A stack no thread can start on is refused at create, not at every
+     * submit; the smallest allowed one works. */
+    o.stack_size = 1000;
+    ASSERT_STATUS(LP_EINVAL, lp_thread_pool_create(&o, &ex));
+    ASSERT_NULL(ex);
+    o.stack_size = (size_t)PTHREAD_STACK_MIN + 65536;
+    ASSERT_OK(lp_thread_pool_create(&o, &ex));
+    {
+        lp_future *f;
+        void *v;
+
+        ASSERT_OK(lp_executor_submit(ex, task_echo, (void *)3, &f));
+        ASSERT_OK(lp_future_result(f, 10000, &v));
+        ASSERT_EQ(3, (intptr_t)v);
+        lp_future_release(f);
+    }
+    lp_executor_destroy(ex);
 }
 
 TEST(executor_null_handles)

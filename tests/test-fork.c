@@ -16,9 +16,12 @@
  * a multi-threaded parent (it aborts the child), so in the TSan tree the
  * child skips the "new pool works" step of item 35.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/future_impl.h"
 #include "lp-test-util.h"
 
 static int child_status(pid_t pid)
@@ -204,6 +207,68 @@ TEST(item26_exit_with_live_idle_pool)
         exit(0);
     }
     ASSERT_EQ(0, child_status(pid));
+}
+
+/* ---- item 35: a future lock held by another thread at the fork ------- */
+
+struct stripe_holder {
+    lp_future *f;
+    atomic_bool holding;
+};
+
+/* Holds f's lock (a stripe shared with other futures) for 100 ms, as a
+ * thread registering a waiter or finishing a future briefly does. */
+static void *hold_future_lock(void *arg)
+{
+    struct stripe_holder *h = arg;
+    lp__mutex *lock = lp__future_lock(h->f);
+
+    lp__mutex_lock(lock);
+    atomic_store(&h->holding, true);
+    lp_test_sleep_ms(100);
+    lp__mutex_unlock(lock);
+    return NULL;
+}
+
+static void ignore_done(lp_future *f, void *arg)
+{
+    (void)f, (void)arg;
+}
+
+/* Runs in the child: f's lock is usable, so it was not left held. */
+static int child_uses_future(lp_future *f)
+{
+    alarm(10); /* a lock left held would hang here: SIGALRM ends it */
+    if (lp_future_add_done_callback(f, ignore_done, NULL) != LP_OK ||
+        lp_future_set_result(f, NULL, NULL) != LP_OK)
+        return 1;
+    return 0;
+}
+
+/*
+ * Item 35, the child's own futures: fork while another thread holds a
+ * future's lock. The child must not inherit it held (it would hang on the
+ * first callback or waiter of any future on that stripe): fork waits for
+ * the lock, and the child starts with fresh ones.
+ */
+TEST(item35_fork_while_a_future_lock_is_held)
+{
+    struct stripe_holder h;
+    pthread_t t;
+    pid_t pid;
+
+    ASSERT_OK(lp_future_create(&h.f));
+    atomic_init(&h.holding, false);
+    ASSERT_EQ(0, pthread_create(&t, NULL, hold_future_lock, &h));
+    while (!atomic_load(&h.holding))
+        lp_test_sleep_ms(1);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0)
+        _exit(child_uses_future(h.f));
+    ASSERT_EQ(0, child_status(pid));
+    ASSERT_EQ(0, pthread_join(t, NULL));
+    lp_future_release(h.f);
 }
 
 LP_TEST_MAIN()

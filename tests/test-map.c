@@ -66,10 +66,18 @@ static void map_all_in_order(lp_executor *ex, size_t n, size_t chunksize)
 TEST(item19_map_input_order_any_chunksize)
 {
     lp_executor *ex = pool_new(4);
-    const size_t chunks[] = { 1, 2, 3, 7, 64, 1000 };
+    /* Chunks larger than the input, up to sizes no allocation could hold,
+     * are one chunk of what there is. */
+    const size_t chunks[] = {
+        1,       2,           3,
+        7,       64,          65,
+        1000,    1000000000u, SIZE_MAX / sizeof(void *) + 1,
+        SIZE_MAX
+    };
 
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++)
         map_all_in_order(ex, 100, chunks[c]);
+    map_all_in_order(ex, 300, 130); /* a chunk grown past its first room */
     map_all_in_order(ex, 1, 1);
     map_all_in_order(ex, 0, 1);
     lp_executor_destroy(ex);

@@ -98,9 +98,10 @@ typedef struct lp_submit_options {
  * *out. Returns LP_OK; LP_EINVAL (NULL or destroyed executor, NULL fn or
  * out); LP_ESHUTDOWN after shutdown; LP_EBROKEN once the executor broke;
  * LP_EFULL when a bounded queue is full and the executor was created not to
- * block; LP_ENOMEM; LP_EUNSUPPORTED if the executor cannot run pointer tasks
- * (a process pool). On error *out is NULL, the task never runs and `arg` is
- * still the caller's (arg_free is not called).
+ * block; LP_ENOMEM; LP_ESYS when no worker exists and none could be started
+ * (errno says why, e.g. EAGAIN); LP_EUNSUPPORTED if the executor cannot run
+ * pointer tasks (a process pool). On error *out is NULL, the task never runs
+ * and `arg` is still the caller's (arg_free is not called).
  */
 LP_EXTERN lp_status lp_executor_submit(lp_executor *ex, lp_task_fn fn,
                                        void *arg, lp_future **out);
@@ -238,7 +239,8 @@ typedef struct lp_thread_pool_options {
     /* Threads are named "<prefix>_<i>" (truncated to 15 bytes). NULL:
      * "lp-pool-<n>", n counting pools in this process. Copied. */
     const char *thread_name_prefix;
-    /* Worker stack size in bytes (0: the system default). */
+    /* Worker stack size in bytes (0: the system default; below
+     * PTHREAD_STACK_MIN, create fails with LP_EINVAL). */
     size_t stack_size;
     /* Most tasks queued and not started (0: unbounded). */
     size_t queue_capacity;
