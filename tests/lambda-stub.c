@@ -382,6 +382,8 @@ static bool serve_event(int fd, const struct stub_event *ev, size_t i)
                  "Lambda-Runtime-Trace-Id: %s\r\n"
                  "Lambda-Runtime-Aws-Tenant-Id: tenant-7\r\n"
                  "Lambda-Runtime-Client-Context: {\"client\":1}\r\n"
+                 "Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":"
+                 "\"id-7\"}\r\n"
                  "%s"
                  "Content-Length: %zu\r\n\r\n",
                  id[0] ? "Lambda-Runtime-Aws-Request-Id: " : "", id,

@@ -203,10 +203,12 @@ static void conc_handler(lp_lambda_invocation *inv,
 {
     struct conc *c = arg;
 
+    (void)event, (void)len;
     atomic_fetch_or(&c->loops_seen, 1u << ctx->loop_index);
     atomic_fetch_add(&c->calls, 1);
     lp_test_sleep_ms(60);
-    lp_lambda_reply(inv, event, len);
+    /* Read after other loops' invocations started: still this one's. */
+    lp_lambda_reply(inv, ctx->trace_id, strlen(ctx->trace_id));
 }
 
 TEST(concurrent_loops)
@@ -219,8 +221,14 @@ TEST(concurrent_loops)
     int loops = 0;
     struct stub *s;
 
-    for (int i = 0; i < N; i++)
+    static char traces[N][64];
+
+    for (int i = 0; i < N; i++) {
+        snprintf(traces[i], sizeof(traces[i]),
+                 "Root=1-5759e988-bd862e3fe1be46a9942727%02d;Sampled=1", i);
         ev[i].body = "{\"c\":1}";
+        ev[i].trace_id = traces[i];
+    }
     s = stub_create(ev, N);
     stub_start(s);
     unsetenv("_X_AMZN_TRACE_ID");
@@ -230,6 +238,15 @@ TEST(concurrent_loops)
     ASSERT_OK(lp_lambda_run_with(conc_handler, &c, &o));
     ASSERT_EQ(N, atomic_load(&c.calls));
     ASSERT_EQ(N, stub_post_count(s));
+    /* Each invocation saw its own trace id, though they overlapped. */
+    for (int k = 0; k < N; k++) {
+        const struct stub_post *p = stub_post_get(s, k);
+        int i = -1;
+
+        ASSERT_EQ(1, sscanf(p->request_id, "req-%d", &i));
+        ASSERT_TRUE(i >= 0 && i < N);
+        ASSERT_STR_EQ(traces[i], p->body);
+    }
     seen = atomic_load(&c.loops_seen);
     for (int i = 0; i < 3; i++)
         loops += (seen >> i) & 1;

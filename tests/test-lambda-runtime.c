@@ -24,6 +24,7 @@ struct seen {
     char trace_env[128];
     char tenant[32];
     char client_context[64];
+    char cognito[64];
     char function[64];
     int memory;
     int64_t deadline_epoch_ms;
@@ -44,6 +45,7 @@ static void record(struct seen *s, const lp_lambda_context *ctx)
     snprintf(s->tenant, sizeof(s->tenant), "%s", ctx->tenant_id);
     snprintf(s->client_context, sizeof(s->client_context), "%s",
              ctx->client_context);
+    snprintf(s->cognito, sizeof(s->cognito), "%s", ctx->cognito_identity);
     snprintf(s->function, sizeof(s->function), "%s/%s/%s/%s",
              ctx->function_name, ctx->function_version, ctx->log_group_name,
              ctx->log_stream_name);
@@ -129,6 +131,7 @@ TEST(normal_invocations_and_context)
     ASSERT_STR_EQ(seen.trace_id, seen.trace_env); /* one loop: env set */
     ASSERT_STR_EQ("tenant-7", seen.tenant);
     ASSERT_STR_EQ("{\"client\":1}", seen.client_context);
+    ASSERT_STR_EQ("{\"cognitoIdentityId\":\"id-7\"}", seen.cognito);
     /* now + 60 s, minus the 250 ms margin */
     ASSERT_TRUE(seen.deadline_epoch_ms > 0);
     ASSERT_TRUE(seen.deadline != LP_DEADLINE_NEVER);

@@ -186,9 +186,10 @@ LP_EXTERN lp_status lp_lambda_run_with(lp_lambda_handler_fn handler,
 
 /*
  * Answers the invocation with a copy of data[0..len-1] (Content-Type
- * application/json). A later reply replaces an earlier one and clears a
- * failure. Returns LP_OK, LP_EINVAL (NULL inv, NULL data with len > 0),
- * LP_ESTATE once the answer is being streamed, or LP_ENOMEM (the invocation
+ * application/json; len 0 sends an empty body, not JSON `null` as a
+ * handler that never replies does). A later reply replaces an earlier one and
+ * clears a failure. Returns LP_OK, LP_EINVAL (NULL inv, NULL data with len >
+ * 0), LP_ESTATE once the answer is being streamed, or LP_ENOMEM (the invocation
  * is then answered with an error).
  */
 LP_EXTERN lp_status lp_lambda_reply(lp_lambda_invocation *inv, const void *data,
