@@ -7,8 +7,15 @@
 # goes to OUTPUT, by default <build>/lambda/<target>/function.zip.
 #
 #   cmake --build build --target lambda-seed000-zip
+#
+# find_package(lambdapool) defines it; from a source tree, include this file.
 include_guard(GLOBAL)
-set(LP_LAMBDA_PACKAGE_SH ${CMAKE_CURRENT_LIST_DIR}/../tools/lambda/package.sh)
+if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/lambdapool-package.sh)
+  # installed beside the package's config files
+  set(LP_LAMBDA_PACKAGE_SH ${CMAKE_CURRENT_LIST_DIR}/lambdapool-package.sh)
+else()
+  set(LP_LAMBDA_PACKAGE_SH ${CMAKE_CURRENT_LIST_DIR}/../tools/lambda/package.sh)
+endif()
 
 function(lp_add_lambda_zip target)
   cmake_parse_arguments(Z "" "OUTPUT" "" ${ARGN})

@@ -22,10 +22,15 @@ cmake -S "$src/tests/install" -B "$work/cmake-consumer" \
     -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cmake-consumer" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$work/cmake-consumer/consumer"
+test -x "$libdir/cmake/lambdapool/lambdapool-package.sh"
+LD_LIBRARY_PATH="$libdir" cmake --build "$work/cmake-consumer" \
+    --target consumer-zip >/dev/null
+zip=$work/cmake-consumer/lambda/consumer/function.zip
+unzip -l "$zip" | grep -q ' bootstrap$'
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 # shellcheck disable=SC2046
 cc -o "$work/pc-consumer" "$src/tests/install/consumer.c" \
     $(pkg-config --cflags --libs lambdapool)
 LD_LIBRARY_PATH="$libdir" "$work/pc-consumer"
-echo "check-install: find_package and pkg-config consumers ok"
+echo "check-install: find_package (with lp_add_lambda_zip) and pkg-config consumers ok"
