@@ -12,8 +12,8 @@
  * so a large body costs no memory. A client that hangs up while waiting is
  * dropped from the heap at once (EPOLLIN reads EOF).
  *
- * Nothing is shared with other threads except the stop eventfd, so there are
- * no locks.
+ * Nothing is shared with other threads except the stop eventfd and the
+ * atomic count of open connections, so there are no locks.
  */
 #include "delay_server.h"
 
@@ -23,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@ struct delay_server {
     struct conn **heap; /* min-heap on due_ns */
     size_t heap_len, heap_cap;
     struct conn *conns; /* list of every open connection */
+    atomic_int n_conns; /* its length, for delay_server_connections */
 };
 
 static char stream_chunk[64 * 1024];
@@ -159,6 +161,7 @@ static void conn_close(struct delay_server *s, struct conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    atomic_fetch_sub(&s->n_conns, 1);
     /*
      * Leave the epoll set explicitly: close() alone does not when a forked
      * child still holds the socket, and a later event would then carry a
@@ -194,17 +197,26 @@ static int out_append(struct conn *c, const void *p, size_t n)
     return 0;
 }
 
-static int out_head(struct conn *c, int code, uint64_t length)
+/* A status line and headers; `extra` holds more header lines (or ""). */
+static int out_head_with(struct conn *c, int code, uint64_t length,
+                         const char *extra)
 {
-    char head[256];
+    char head[512];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-                     "Content-Length: %llu\r\n%s\r\n",
+                     "Content-Length: %llu\r\n%s%s\r\n",
                      code, code == 200 ? "OK" : "Status",
-                     (unsigned long long)length,
+                     (unsigned long long)length, extra,
                      c->close_after ? "Connection: close\r\n" : "");
 
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return EOVERFLOW;
     return out_append(c, head, (size_t)n);
+}
+
+static int out_head(struct conn *c, int code, uint64_t length)
+{
+    return out_head_with(c, code, length, "");
 }
 
 static int out_simple(struct conn *c, int code, const char *body)
@@ -212,6 +224,46 @@ static int out_simple(struct conn *c, int code, const char *body)
     int err = out_head(c, code, strlen(body));
 
     return err ? err : out_append(c, body, strlen(body));
+}
+
+/* The echo of a POST, PUT or DELETE body, naming the method. */
+static int out_echo(struct conn *c, const char *method, const char *body,
+                    size_t body_len)
+{
+    char extra[32];
+    int err;
+
+    snprintf(extra, sizeof(extra), "X-Method: %s\r\n", method);
+    err = out_head_with(c, 200, body_len, extra);
+    return err ? err : out_append(c, body, body_len);
+}
+
+/* /redirect/<n>: 302 to /redirect/<n-1>, down to a 200 at /redirect/0. */
+static int out_redirect(struct conn *c, uint64_t n)
+{
+    char extra[64];
+    int err;
+
+    if (n == 0)
+        return out_simple(c, 200, "redirected\n");
+    snprintf(extra, sizeof(extra), "Location: /redirect/%llu\r\n",
+             (unsigned long long)(n - 1));
+    err = out_head_with(c, 302, 6, extra);
+    return err ? err : out_append(c, "moved\n", 6);
+}
+
+/*
+ * HEAD: drops the body the GET response would have, keeping its status and
+ * headers (Content-Length included), from a fully built header block.
+ */
+static void strip_body(struct conn *c)
+{
+    char *end = c->out ? memmem(c->out, c->out_len, "\r\n\r\n", 4) : NULL;
+
+    if (end == NULL)
+        return; /* no complete header block: /close-headers */
+    c->out_len = (size_t)(end + 4 - c->out);
+    c->stream_left = 0;
 }
 
 /* Parses a decimal number that ends the path; false if absent or junk. */
@@ -268,10 +320,9 @@ static int respond(struct delay_server *s, struct conn *c, const char *method,
     bool delayed = path_number(path, path_len, "/delay/", &n);
     int err = 0;
 
-    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        err = out_head(c, 200, body_len);
-        if (!err)
-            err = out_append(c, body, body_len);
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "DELETE") == 0) {
+        err = out_echo(c, method, body, body_len);
     } else if (delayed) {
         char text[64];
 
@@ -297,11 +348,15 @@ static int respond(struct delay_server *s, struct conn *c, const char *method,
         err = out_head(c, 200, (uint64_t)(head_end - c->in));
         if (!err)
             err = out_append(c, c->in, (size_t)(head_end - c->in));
+    } else if (path_number(path, path_len, "/redirect/", &n)) {
+        err = out_redirect(c, n);
     } else {
         err = out_simple(c, 404, "not found\n");
     }
     if (err)
         return err;
+    if (strcmp(method, "HEAD") == 0)
+        strip_body(c);
     c->busy = true;
     if (delayed && n > 0) {
         c->held = true;
@@ -501,6 +556,7 @@ static void accept_all(struct delay_server *s)
         if (s->conns)
             s->conns->prev = c;
         s->conns = c;
+        atomic_fetch_add(&s->n_conns, 1);
     }
 }
 
@@ -659,6 +715,11 @@ out_free:
 int delay_server_port(const struct delay_server *s)
 {
     return s ? s->port : -1;
+}
+
+int delay_server_connections(const struct delay_server *s)
+{
+    return s ? atomic_load(&s->n_conns) : -1;
 }
 
 void delay_server_stop(struct delay_server *s)

@@ -13,8 +13,12 @@
  *   GET /close-headers  a status line and half a header line, then a close
  *   GET /status/<code>  that status with a short body
  *   GET /headers        200 echoing the request's header block
- *   POST <any path>     200 echoing the request body (after <ms> if the path
- *                       is /delay/<ms>)
+ *   GET /redirect/<n>   302 to /redirect/<n-1>; /redirect/0 is 200
+ *   POST, PUT or DELETE <any path>
+ *                       200 echoing the request body (after <ms> if the path
+ *                       is /delay/<ms>), with an X-Method header naming the
+ *                       method
+ *   HEAD <any path>     the GET response's status and headers, no body
  *
  * Anything else gets 404.
  */
@@ -37,6 +41,13 @@ int delay_server_start(const char *host, int port, struct delay_server **out);
 
 /* The port the server listens on. */
 int delay_server_port(const struct delay_server *s);
+
+/*
+ * Connections open on the server side right now: accepted and not yet
+ * closed (by either peer; a peer's close counts once the server thread has
+ * read its EOF). Any thread may call this.
+ */
+int delay_server_connections(const struct delay_server *s);
 
 /*
  * Stops the thread, closes every connection and frees `s`. NULL is a no-op.
