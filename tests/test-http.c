@@ -2,15 +2,25 @@
  * The event-loop HTTP client and the blocking calls against the loopback
  * delay server (tools/delay-server): success, POST echo, headers, status
  * codes, the body cap, a peer closing mid-response, bad URLs, timeouts,
- * deadlines, cancel mid-transfer, retries, caps on concurrency, destroy with
- * transfers in flight, blocking calls from pool threads, large bodies while
- * hundreds of transfers are in flight (small receive buffers), and proxy
- * variables read when the client is created.
+ * deadlines, cancel mid-transfer (the server sees the connection closed),
+ * retries, caps on concurrency, destroy with transfers in flight, blocking
+ * calls from pool threads, large bodies while hundreds of transfers are in
+ * flight (small receive buffers), proxy variables read when the client is
+ * created; HEAD, PUT and DELETE, redirects followed or not, fresh
+ * connections, the idle-connection cap, the User-Agent and the connect
+ * timeout.
+ *
+ * Tests that count the server's open connections start a server of their
+ * own, so that no connection of another test moves the count.
  */
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +98,53 @@ static lp_future *submit(lp_http_client *c, const lp_http_request *req)
 
     ASSERT_OK(lp_http_submit(c, req, &f));
     return f;
+}
+
+/* A delay server of one test's own, and its base URL. */
+struct own_server {
+    struct delay_server *s;
+    char base[64];
+    char url[256];
+};
+
+static void own_server_start(struct own_server *o)
+{
+    ASSERT_EQ(0, delay_server_start("127.0.0.1", 0, &o->s));
+    snprintf(o->base, sizeof(o->base), "http://127.0.0.1:%d",
+             delay_server_port(o->s));
+}
+
+/* The URL of `path` on `o`; valid until the next call for `o`. */
+static const char *own_url(struct own_server *o, const char *path)
+{
+    snprintf(o->url, sizeof(o->url), "%s%s", o->base, path);
+    return o->url;
+}
+
+/*
+ * Polls until the server has exactly `n` connections open, for at most `ms`;
+ * returns whether it did. The bound only turns a hang into a failure.
+ */
+static bool connections_reach(struct delay_server *s, int n, int64_t ms)
+{
+    int64_t end = lp_test_now_ms() + ms;
+
+    while (delay_server_connections(s) != n) {
+        if (lp_test_now_ms() >= end)
+            return false;
+        lp_test_sleep_ms(2);
+    }
+    return true;
+}
+
+/* True if `r` has header `name` with exactly `value`. */
+static bool header_is(const lp_http_response *r, const char *name,
+                      const char *value)
+{
+    size_t len = 0;
+    const char *v = lp_http_response_header(r, name, &len);
+
+    return v != NULL && len == strlen(value) && memcmp(v, value, len) == 0;
 }
 
 TEST(get_ok)
@@ -181,6 +238,295 @@ TEST(status_codes_are_responses)
     ASSERT_EQ(404, response_of(f)->status);
     lp_future_release(f);
     lp_http_client_destroy(c);
+}
+
+/* HEAD gets the status and headers of a GET and no body; the connection
+ * stays usable. PUT and DELETE reach the server as such (it names the
+ * method it saw in X-Method), on the loop and through a blocking call. */
+TEST(head_put_and_delete)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *blocking;
+    lp_future *head, *get, *put, *del;
+    const lp_http_response *r;
+
+    req.method = LP_HTTP_HEAD;
+    req.url = url("/delay/0");
+    head = submit(c, &req);
+    r = response_of(head);
+    ASSERT_EQ(200, r->status);
+    ASSERT_EQ(0, r->body_len);
+    ASSERT_STR_EQ("", r->body);
+    ASSERT_TRUE(header_is(r, "Content-Length", "13"));
+    /* The same connection serves a GET next. */
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &get));
+    ASSERT_STR_EQ("delayed 0 ms\n", response_of(get)->body);
+    ASSERT_EQ(0, response_of(get)->new_connections);
+
+    req.method = LP_HTTP_PUT;
+    req.url = url("/echo");
+    req.body = "put body";
+    req.body_len = 8;
+    put = submit(c, &req);
+    req.method = LP_HTTP_DELETE;
+    req.body = NULL;
+    req.body_len = 0;
+    del = submit(c, &req);
+    r = response_of(put);
+    ASSERT_EQ(200, r->status);
+    ASSERT_TRUE(header_is(r, "X-Method", "PUT"));
+    ASSERT_STR_EQ("put body", r->body);
+    r = response_of(del);
+    ASSERT_EQ(200, r->status);
+    ASSERT_TRUE(header_is(r, "X-Method", "DELETE"));
+    ASSERT_EQ(0, r->body_len);
+
+    req.method = LP_HTTP_PUT;
+    req.body = "blocking";
+    req.body_len = 8;
+    ASSERT_OK(lp_http_perform(c, &req, &blocking));
+    ASSERT_TRUE(header_is(blocking, "X-Method", "PUT"));
+    ASSERT_STR_EQ("blocking", blocking->body);
+    lp_http_response_free(blocking);
+    req.method = LP_HTTP_HEAD;
+    req.body = NULL;
+    req.body_len = 0;
+    req.url = url("/bytes/5000");
+    ASSERT_OK(lp_http_perform(c, &req, &blocking));
+    ASSERT_EQ(200, blocking->status);
+    ASSERT_EQ(0, blocking->body_len);
+    ASSERT_TRUE(header_is(blocking, "Content-Length", "5000"));
+    lp_http_response_free(blocking);
+    lp_future_release(head);
+    lp_future_release(get);
+    lp_future_release(put);
+    lp_future_release(del);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * LP_HTTP_FOLLOW_REDIRECTS follows up to 10 redirects, and the response is
+ * the final one (its headers too); without the flag a 302 is the response.
+ */
+TEST(redirects_followed_or_not)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *blocking;
+    lp_future *followed, *ten, *eleven, *not_followed;
+    const lp_http_response *r;
+
+    req.url = url("/redirect/3");
+    not_followed = submit(c, &req);
+    req.flags = LP_HTTP_FOLLOW_REDIRECTS;
+    followed = submit(c, &req);
+    req.url = url("/redirect/10");
+    ten = submit(c, &req);
+    req.url = url("/redirect/11");
+    eleven = submit(c, &req);
+
+    r = response_of(not_followed);
+    ASSERT_EQ(302, r->status);
+    ASSERT_TRUE(header_is(r, "Location", "/redirect/2"));
+    ASSERT_STR_EQ("moved\n", r->body);
+    r = response_of(followed);
+    ASSERT_EQ(200, r->status);
+    ASSERT_STR_EQ("redirected\n", r->body);
+    ASSERT_TRUE(strncmp(r->headers, "HTTP/1.1 200", 12) == 0);
+    ASSERT_NULL(lp_http_response_header(r, "Location", NULL));
+    ASSERT_EQ(200, response_of(ten)->status);
+    ASSERT_EQ(LP_EHTTP, failure_of(eleven));
+    ASSERT_TRUE(strstr(lp_future_error(eleven)->message, "edirect") != NULL);
+
+    req.url = url("/redirect/2");
+    ASSERT_OK(lp_http_perform(c, &req, &blocking));
+    ASSERT_EQ(200, blocking->status);
+    ASSERT_STR_EQ("redirected\n", blocking->body);
+    lp_http_response_free(blocking);
+    req.flags = 0;
+    ASSERT_OK(lp_http_perform(c, &req, &blocking));
+    ASSERT_EQ(302, blocking->status);
+    lp_http_response_free(blocking);
+    lp_future_release(not_followed);
+    lp_future_release(followed);
+    lp_future_release(ten);
+    lp_future_release(eleven);
+    lp_http_client_destroy(c);
+}
+
+static unsigned new_connections_of(lp_http_client *c, const char *u,
+                                   unsigned flags)
+{
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_future *f;
+    unsigned n;
+
+    req.url = u;
+    req.flags = flags;
+    f = submit(c, &req);
+    ASSERT_EQ(200, response_of(f)->status);
+    n = response_of(f)->new_connections;
+    lp_future_release(f);
+    return n;
+}
+
+/*
+ * LP_HTTP_FRESH_CONNECT opens a connection even when an idle one is there,
+ * and closes it afterwards: the server's count returns to the one idle
+ * connection, which a plain request then reuses.
+ */
+TEST(fresh_connect)
+{
+    struct own_server o;
+    lp_http_client *c = new_client(NULL);
+
+    own_server_start(&o);
+    ASSERT_EQ(1, new_connections_of(c, own_url(&o, "/delay/0"), 0));
+    ASSERT_TRUE(connections_reach(o.s, 1, 5000));
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(1, new_connections_of(c, own_url(&o, "/delay/0"),
+                                        LP_HTTP_FRESH_CONNECT));
+        ASSERT_TRUE(connections_reach(o.s, 1, 5000));
+    }
+    ASSERT_EQ(0, new_connections_of(c, own_url(&o, "/delay/0"), 0));
+    lp_http_client_destroy(c);
+    ASSERT_TRUE(connections_reach(o.s, 0, 5000));
+    delay_server_stop(o.s);
+}
+
+/*
+ * max_idle_connections bounds the connections kept after use: 4 requests at
+ * once open 4, of which 1 is kept, so the next 4 at once open 3 more. With
+ * libcurl's default all 4 are kept (and reused).
+ */
+TEST(max_idle_connections)
+{
+    enum { N = 4 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *capped, *uncapped;
+
+    o.max_idle_connections = 1;
+    capped = new_client(&o);
+    uncapped = new_client(NULL);
+    for (int round = 0; round < 2; round++) {
+        lp_future *a[N], *b[N];
+        unsigned opened_a = 0, opened_b = 0;
+
+        /* 200 ms each, so the 4 of a round overlap and need 4 connections. */
+        for (int i = 0; i < N; i++) {
+            ASSERT_OK(lp_http_submit_get(capped, url("/delay/200"), &a[i]));
+            ASSERT_OK(lp_http_submit_get(uncapped, url("/delay/200"), &b[i]));
+        }
+        for (int i = 0; i < N; i++) {
+            opened_a += response_of(a[i])->new_connections;
+            opened_b += response_of(b[i])->new_connections;
+            lp_future_release(a[i]);
+            lp_future_release(b[i]);
+        }
+        ASSERT_EQ(round == 0 ? N : N - 1, opened_a);
+        ASSERT_EQ(round == 0 ? N : 0, opened_b);
+    }
+    lp_http_client_destroy(capped);
+    lp_http_client_destroy(uncapped);
+}
+
+/* The User-Agent is "lambdapool/<major>.<minor>" unless the client names
+ * one; blocking calls naming the client send it too. */
+TEST(user_agent)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *plain = new_client(NULL), *named;
+    lp_http_response *blocking;
+    char want[64];
+    lp_future *f;
+
+    snprintf(want, sizeof(want), "\r\nUser-Agent: lambdapool/%d.%d\r\n",
+             LP_VERSION_MAJOR, LP_VERSION_MINOR);
+    ASSERT_OK(lp_http_submit_get(plain, url("/headers"), &f));
+    ASSERT_TRUE(strstr(response_of(f)->body, want) != NULL);
+    lp_future_release(f);
+    ASSERT_OK(lp_http_get(NULL, url("/headers"), 5000, &blocking));
+    ASSERT_TRUE(strstr(blocking->body, want) != NULL);
+    lp_http_response_free(blocking);
+
+    o.user_agent = "seed-bot/2 (test)";
+    named = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(named, url("/headers"), &f));
+    ASSERT_TRUE(strstr(response_of(f)->body,
+                       "\r\nUser-Agent: seed-bot/2 (test)\r\n") != NULL);
+    ASSERT_TRUE(strstr(response_of(f)->body, "lambdapool/") == NULL);
+    lp_future_release(f);
+    ASSERT_OK(lp_http_get(named, url("/headers"), 5000, &blocking));
+    ASSERT_TRUE(strstr(blocking->body,
+                       "\r\nUser-Agent: seed-bot/2 (test)\r\n") != NULL);
+    lp_http_response_free(blocking);
+    lp_http_client_destroy(plain);
+    lp_http_client_destroy(named);
+}
+
+/*
+ * A listener on loopback whose accept queue is full: the kernel drops
+ * further SYNs, so a connect to it hangs (until its own timeout). Returns
+ * the port; *fds get the listener and the connection that fills the queue.
+ */
+static int hanging_listener(int fds[2])
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t len = sizeof(a);
+    struct pollfd p = { .events = POLLOUT };
+    int probe;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_TRUE(fds[0] >= 0);
+    ASSERT_EQ(0, bind(fds[0], (struct sockaddr *)&a, sizeof(a)));
+    ASSERT_EQ(0, listen(fds[0], 0)); /* room for one, never accepted */
+    ASSERT_EQ(0, getsockname(fds[0], (struct sockaddr *)&a, &len));
+    fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(0, connect(fds[1], (struct sockaddr *)&a, sizeof(a)));
+    /* The premise: a further connect does not complete. */
+    probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ASSERT_TRUE(connect(probe, (struct sockaddr *)&a, sizeof(a)) != 0);
+    p.fd = probe;
+    ASSERT_EQ(0, poll(&p, 1, 300));
+    close(probe);
+    return ntohs(a.sin_port);
+}
+
+/* connect_timeout_ms ends a connect that hangs, long before the request's
+ * own time limit, on the loop and in blocking calls. */
+TEST(connect_timeout)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r = (lp_http_response *)1;
+    lp_http_client *c;
+    char u[64];
+    int fds[2];
+    int64_t t0;
+    lp_future *f;
+
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/", hanging_listener(fds));
+    o.connect_timeout_ms = 200;
+    c = new_client(&o);
+    req.url = u;
+    req.timeout_ms = 6000;
+    t0 = lp_test_now_ms();
+    f = submit(c, &req);
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(f));
+    ASSERT_GE(lp_test_now_ms() - t0, 150);
+    ASSERT_LE(lp_test_now_ms() - t0, 3000);
+    ASSERT_TRUE(strstr(lp_future_error(f)->message, "onnect") != NULL);
+    lp_future_release(f);
+    t0 = lp_test_now_ms();
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_http_get(c, u, 6000, &r));
+    ASSERT_NULL(r);
+    ASSERT_GE(lp_test_now_ms() - t0, 150);
+    ASSERT_LE(lp_test_now_ms() - t0, 3000);
+    lp_http_client_destroy(c);
+    close(fds[1]);
+    close(fds[0]);
 }
 
 TEST(body_cap)
@@ -509,6 +855,29 @@ TEST(cancel_mid_transfer)
     lp_future_release(slow);
     lp_future_release(other);
     lp_http_client_destroy(c);
+}
+
+/*
+ * Cancel aborts the transfer: the server sees the connection closed at
+ * once, not when its response (20 s away) would have ended the request.
+ */
+TEST(cancel_closes_the_connection)
+{
+    struct own_server o;
+    lp_http_client *c = new_client(NULL);
+    lp_future *slow;
+
+    own_server_start(&o);
+    ASSERT_OK(lp_http_submit_get(c, own_url(&o, "/delay/20000"), &slow));
+    ASSERT_TRUE(connections_reach(o.s, 1, 10000));
+    ASSERT_TRUE(lp_future_cancel(slow));
+    ASSERT_OK(lp_wait(&slow, 1, LP_ALL_COMPLETED, 10000, NULL, NULL));
+    ASSERT_TRUE(connections_reach(o.s, 0, 5000));
+    /* The client goes on, on a new connection. */
+    ASSERT_EQ(1, new_connections_of(c, own_url(&o, "/delay/0"), 0));
+    lp_future_release(slow);
+    lp_http_client_destroy(c);
+    delay_server_stop(o.s);
 }
 
 TEST(cancel_while_queued)
