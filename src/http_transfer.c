@@ -38,26 +38,33 @@ static CURLcode global_rc;
 /* A CA bundle to name explicitly, or NULL when libcurl's default exists. */
 static const char *fallback_ca_file;
 
+const char *const lp__http_ca_candidates[LP__HTTP_CA_CANDIDATES] = {
+    "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Lambda */
+    "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
+    "/etc/ssl/cert.pem",                  /* Alpine, macOS */
+};
+
+const char *lp__http_pick_ca_file(const char *builtin,
+                                  const char *const *candidates, size_t n)
+{
+    if (builtin != NULL && access(builtin, R_OK) == 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (access(candidates[i], R_OK) == 0)
+            return candidates[i];
+    }
+    return NULL;
+}
+
 static void choose_ca_file(void)
 {
-    static const char *const candidates[] = {
-        "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Lambda */
-        "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
-        "/etc/ssl/cert.pem",                  /* Alpine, macOS */
-    };
     CURL *easy = curl_easy_init();
     char *builtin = NULL;
 
     if (easy != NULL)
         curl_easy_getinfo(easy, CURLINFO_CAINFO, &builtin);
-    if (builtin == NULL || access(builtin, R_OK) != 0) {
-        for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
-            if (access(candidates[i], R_OK) == 0) {
-                fallback_ca_file = candidates[i];
-                break;
-            }
-        }
-    }
+    fallback_ca_file = lp__http_pick_ca_file(builtin, lp__http_ca_candidates,
+                                             LP__HTTP_CA_CANDIDATES);
     curl_easy_cleanup(easy);
 }
 

@@ -13,3 +13,9 @@ if(TARGET test-http-dns)
   target_link_options(test-http-dns PRIVATE
                       -Wl,--export-dynamic-symbol=getaddrinfo)
 endif()
+# test-http2 checks LP_HTTP_HTTP1_ONLY against the bench's HTTPS server,
+# which offers HTTP/2 and HTTP/1.1 (nghttpd speaks only HTTP/2).
+if(TARGET test-http2)
+  target_compile_definitions(test-http2 PRIVATE
+    LP_H2_DELAY_SERVER="${PROJECT_SOURCE_DIR}/bench/http/h2_delay_server.py")
+endif()

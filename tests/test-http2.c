@@ -19,11 +19,18 @@
  * left a stream stalled until its timeout, under curl_multi_perform as well
  * as curl_multi_socket_action (a libcurl issue; see "Known limits" in
  * http.h). The 200 KB body is fetched alone below.
+ *
+ * Also here: HTTPS verification (the test's certificate is accepted through
+ * ca_file and refused without it), LP_HTTP_HTTP1_ONLY against a server that
+ * prefers HTTP/2 (bench/http/h2_delay_server.py: nghttpd speaks only
+ * HTTP/2), and the choice of a CA bundle when ca_file is not given
+ * (lp__http_pick_ca_file, with files of the test's own).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http_impl.h"
 #include "lp-test.h"
 
 static const char *const nghttpd_paths[] = { "/usr/sbin/nghttpd",
@@ -282,15 +290,24 @@ TEST(https_verification_blocking_and_body_cap)
     /* The system bundle does not know our self-signed certificate. */
     ASSERT_OK(lp_http_client_create(NULL, &c));
     ASSERT_STATUS(LP_EHTTP, lp_http_get(c, url, 10000, &r));
+    ASSERT_STATUS(LP_EHTTP, lp_http_get(NULL, url, 10000, &r));
     ASSERT_OK(lp_http_submit_get(c, url, &f));
     ASSERT_STATUS(LP_ETASK, lp_future_result(f, 10000, (void **)&r));
     ASSERT_EQ(LP_EHTTP, lp_future_error(f)->code);
+    /* libcurl: "SSL certificate problem: self-signed certificate". */
+    if (strstr(lp_future_error(f)->message, "certificate") == NULL)
+        fprintf(stderr, "%s\n", lp_future_error(f)->message);
+    ASSERT_TRUE(strstr(lp_future_error(f)->message, "certificate") != NULL);
     lp_future_release(f);
     lp_http_client_destroy(c);
 
     o.ca_file = cert;
     ASSERT_OK(lp_http_client_create(&o, &c));
     req.url = url;
+    ASSERT_OK(lp_http_submit(c, &req, &f));
+    ASSERT_OK(lp_future_result(f, 10000, (void **)&r));
+    ASSERT_STR_EQ("hello h2\n", r->body);
+    lp_future_release(f);
     ASSERT_OK(lp_http_perform(c, &req, &r));
     ASSERT_EQ(2, r->http_version);
     ASSERT_STR_EQ("hello h2\n", r->body);
@@ -302,6 +319,188 @@ TEST(https_verification_blocking_and_body_cap)
     ASSERT_EQ(LP_ETOOBIG, lp_future_error(f)->code);
     lp_future_release(f);
     lp_http_client_destroy(c);
+}
+
+/*
+ * bench/http/h2_delay_server.py (Debian's python3-h2): HTTPS offering
+ * HTTP/2 and HTTP/1.1 by ALPN, preferring HTTP/2 (nghttpd speaks only
+ * HTTP/2). It prints "port <n>" and serves until its stdin closes.
+ */
+static pid_t dual = -1;
+static int dual_stdin = -1, dual_stdout = -1, dual_port;
+
+static void stop_dual(void)
+{
+    int status;
+
+    if (dual_stdin >= 0)
+        close(dual_stdin);
+    if (dual_stdout >= 0)
+        close(dual_stdout);
+    dual_stdin = dual_stdout = -1;
+    if (dual > 0) {
+        kill(dual, SIGTERM);
+        waitpid(dual, &status, 0);
+    }
+    dual = -1;
+}
+
+/*
+ * Reads one line (without its newline) from `fd` into line[0..size-1],
+ * waiting at most `ms` in all; false on timeout, EOF or a line too long.
+ */
+static bool read_line(int fd, char *line, size_t size, int64_t ms)
+{
+    int64_t end = lp_test_now_ms() + ms;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    size_t len = 0;
+
+    while (len + 1 < size) {
+        int64_t left = end - lp_test_now_ms();
+
+        if (left <= 0 || poll(&p, 1, (int)left) != 1 ||
+            read(fd, &line[len], 1) != 1)
+            return false;
+        if (line[len] == '\n') {
+            line[len] = '\0';
+            return true;
+        }
+        len++;
+    }
+    return false;
+}
+
+/* Starts the server with the certificate made for nghttpd; false if
+ * python3-h2 is missing (the script then exits before printing a port). */
+static bool start_dual(void)
+{
+    char key[96], line[64] = "";
+    int in[2], out[2];
+
+    if (access("/usr/bin/python3", X_OK) != 0 || cert[0] == '\0')
+        return false;
+    snprintf(key, sizeof(key), "%s/key.pem", docroot);
+    ASSERT_EQ(0, pipe2(in, O_CLOEXEC));
+    ASSERT_EQ(0, pipe2(out, O_CLOEXEC));
+    dual = fork();
+    ASSERT_TRUE(dual >= 0);
+    if (dual == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        char *argv[] = { "/usr/bin/python3", LP_H2_DELAY_SERVER, cert, key,
+                         NULL };
+
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(null, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    dual_stdin = in[1];
+    /* Kept open until the server stops: it must never write to a closed
+     * pipe. */
+    dual_stdout = out[0];
+    atexit(stop_dual);
+    if (!read_line(out[0], line, sizeof(line), 20000) ||
+        sscanf(line, "port %d", &dual_port) != 1) {
+        stop_dual();
+        return false;
+    }
+    return true;
+}
+
+/* LP_HTTP_HTTP1_ONLY keeps to HTTP/1.1 where the server prefers HTTP/2, on
+ * the loop and in blocking calls. */
+TEST(http1_only_over_https)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r;
+    lp_http_client *c;
+    lp_future *h1, *h2;
+    char url[96];
+
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    if (!start_dual()) {
+        printf("python3-h2 not installed: LP_HTTP_HTTP1_ONLY not tested\n");
+        return;
+    }
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/delay/0", dual_port);
+    o.ca_file = cert;
+    ASSERT_OK(lp_http_client_create(&o, &c));
+    req.url = url;
+    ASSERT_OK(lp_http_submit(c, &req, &h2));
+    req.flags = LP_HTTP_HTTP1_ONLY;
+    ASSERT_OK(lp_http_submit(c, &req, &h1));
+    ASSERT_OK(lp_future_result(h2, 10000, (void **)&r));
+    ASSERT_EQ(2, r->http_version); /* the server's preference */
+    ASSERT_OK(lp_future_result(h1, 10000, (void **)&r));
+    ASSERT_EQ(1, r->http_version);
+    ASSERT_TRUE(strncmp(r->headers, "HTTP/1.1 200", 12) == 0);
+    ASSERT_STR_EQ("delayed /delay/0\n", r->body);
+    ASSERT_OK(lp_http_perform(c, &req, &r));
+    ASSERT_EQ(1, r->http_version);
+    ASSERT_STR_EQ("delayed /delay/0\n", r->body);
+    lp_http_response_free(r);
+    lp_future_release(h1);
+    lp_future_release(h2);
+    lp_http_client_destroy(c);
+    stop_dual();
+}
+
+/* An empty file of the test's own in `dir`; its path in `path`. */
+static void touch(const char *dir, const char *name, char *path, size_t size)
+{
+    FILE *f;
+
+    snprintf(path, size, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    ASSERT_EQ(0, fclose(f));
+}
+
+/*
+ * Without ca_file: libcurl's built-in bundle when it exists (nothing to
+ * name), else the first candidate that exists. The real candidates are
+ * Amazon Linux's (Lambda) and then Debian's, as http.h says.
+ */
+TEST(ca_bundle_fallback_order)
+{
+    char dir[] = "/tmp/lp-test-ca-XXXXXX", builtin[64], first[64], second[64];
+    char missing[64];
+    const char *both[2], *none[2];
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    touch(dir, "builtin.pem", builtin, sizeof(builtin));
+    touch(dir, "first.pem", first, sizeof(first));
+    touch(dir, "second.pem", second, sizeof(second));
+    snprintf(missing, sizeof(missing), "%s/missing.pem", dir);
+    both[0] = first;
+    both[1] = second;
+    none[0] = missing;
+    none[1] = missing;
+
+    /* The built-in bundle exists: libcurl uses it, nothing is named. */
+    ASSERT_NULL(lp__http_pick_ca_file(builtin, both, 2));
+    /* It does not (or libcurl has none): the first candidate that exists. */
+    ASSERT_PTR_EQ(first, lp__http_pick_ca_file(missing, both, 2));
+    ASSERT_PTR_EQ(first, lp__http_pick_ca_file(NULL, both, 2));
+    ASSERT_EQ(0, unlink(first));
+    ASSERT_PTR_EQ(second, lp__http_pick_ca_file(missing, both, 2));
+    /* None exists: nothing is named (libcurl then fails to verify). */
+    ASSERT_NULL(lp__http_pick_ca_file(missing, none, 2));
+    ASSERT_NULL(lp__http_pick_ca_file(NULL, both, 0));
+
+    ASSERT_STR_EQ("/etc/pki/tls/certs/ca-bundle.crt",
+                  lp__http_ca_candidates[0]);
+    ASSERT_STR_EQ("/etc/ssl/certs/ca-certificates.crt",
+                  lp__http_ca_candidates[1]);
+    ASSERT_EQ(0, unlink(second));
+    ASSERT_EQ(0, unlink(builtin));
+    ASSERT_EQ(0, rmdir(dir));
 }
 
 LP_TEST_MAIN()

@@ -58,6 +58,21 @@ struct lp__http_xfer {
 /* curl_global_init once per process; LP_EHTTP if it failed. */
 lp_status lp__http_global_init(void);
 
+/* CA bundles named, first readable first, when libcurl's own is missing. */
+#define LP__HTTP_CA_CANDIDATES 3
+extern const char *const lp__http_ca_candidates[LP__HTTP_CA_CANDIDATES];
+
+/*
+ * The CA bundle to name explicitly: NULL when `builtin` (libcurl's built-in
+ * path, CURLINFO_CAINFO; may be NULL) is readable, as libcurl then finds it
+ * itself; else the first readable of candidates[0..n-1] (borrowed from
+ * `candidates`); else NULL. It reads only its arguments and the file
+ * system, so tests can give paths of their own; lp__http_global_init makes
+ * the choice once, with lp__http_ca_candidates.
+ */
+const char *lp__http_pick_ca_file(const char *builtin,
+                                  const char *const *candidates, size_t n);
+
 /* Fills `d` from `opts` (NULL: defaults). LP_ENOMEM leaves `d` empty. */
 lp_status lp__http_defaults_init(struct lp__http_defaults *d,
                                  const lp_http_client_options *opts);
