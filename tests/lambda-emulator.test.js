@@ -32,6 +32,40 @@ async function withFunction(bootstrap, opts, body) {
   }
 }
 
+/*
+ * A loopback HTTP server of the test's own: GET /delay/<ms> (at most 5000)
+ * answers 200 after <ms>, anything else 404. `stats` counts the /delay
+ * requests and the most that were in flight at once, and keeps the
+ * User-Agent headers seen.
+ */
+async function withDelayServer(body) {
+  const http = require('node:http');
+  const stats = { requests: 0, inFlight: 0, maxInFlight: 0, agents: new Set() };
+  const server = http.createServer((req, res) => {
+    const m = /^\/delay\/(\d+)$/.exec(req.url);
+    if (!m) {
+      res.writeHead(404);
+      res.end('not found\n');
+      return;
+    }
+    stats.requests++;
+    stats.agents.add(req.headers['user-agent']);
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    setTimeout(() => {
+      stats.inFlight--;
+      res.end('delayed\n');
+    }, Math.min(Number(m[1]), 5000));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await body(`http://127.0.0.1:${server.address().port}`, stats);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 test('many invocations in a row reuse one warm process and its pool', async () => {
   await withFunction(testFn, { memory: 256 }, async (fn) => {
     let pid = null;
@@ -128,6 +162,39 @@ test('seed 000 handler: sequential, threads, processes', async () => {
     const bad = await fn.invoke(JSON.stringify({ mode: 'fibers' }));
     assert.equal(bad.error, 'Handled');
     assert.equal(json(bad).errorType, 'Handler.BadEvent');
+  });
+});
+
+test('seed 000 handler over HTTP: one at a time, or 3 at once in each concurrent way', async () => {
+  await withDelayServer(async (base, stats) => {
+    await withFunction(seed000, {}, async (fn) => {
+      for (const mode of ['sequential', 'threads', 'processes', 'event-loop']) {
+        stats.requests = 0;
+        stats.maxInFlight = 0;
+        const r = await fn.invoke(JSON.stringify({ mode, url: `${base}/delay/300` }));
+        assert.equal(r.error, null, r.payload);
+        const p = json(r);
+        assert.equal(p.mode, mode);
+        assert.equal(p.completed, 3);
+        assert.equal(p.partial, false);
+        assert.equal(stats.requests, 3, `${mode}: ${stats.requests} requests`);
+        assert.equal(stats.maxInFlight, mode === 'sequential' ? 1 : 3,
+          `${mode}: ${stats.maxInFlight} requests in flight at once`);
+        assert.ok(p.elapsed_ms >= (mode === 'sequential' ? 900 : 300),
+          `${mode}: ${p.elapsed_ms} ms`);
+      }
+      /* Every way fetched through the library's HTTP client. */
+      assert.deepEqual([...stats.agents].filter((a) => !/^lambdapool\//.test(a)), []);
+      /* Any answer is a response; a status of 400 or more is not completed. */
+      const missing = await fn.invoke(JSON.stringify({ mode: 'event-loop', url: `${base}/missing` }));
+      assert.equal(missing.error, null, missing.payload);
+      assert.equal(json(missing).completed, 0);
+      /* Sleeps give an event loop nothing to overlap. */
+      const noUrl = await fn.invoke(JSON.stringify({ mode: 'event-loop', delay_ms: 10 }));
+      assert.equal(noUrl.error, 'Handled');
+      assert.equal(json(noUrl).errorType, 'Handler.BadEvent');
+      assert.match(json(noUrl).errorMessage, /needs a url/);
+    });
   });
 });
 
