@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -657,10 +658,24 @@ static int preconnect(struct process_pool *p, int i, lp_status *st)
     return sv[1];
 }
 
-/* Descriptors and the fork server; on error errno is set. */
+/* A non-blocking signalfd for the fork server's SIGCHLD, or -1. */
+static int chld_signalfd(void)
+{
+    sigset_t chld;
+
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/*
+ * Descriptors and the fork server; on error errno is set. Every descriptor
+ * the server needs is made here, so that running out of them is this
+ * call's error (process.h), not a pool that breaks later.
+ */
 static lp_status start_children(struct process_pool *p)
 {
-    int wake[2], sv[2], child[LP__PRECONNECT_MAX], n, err;
+    int wake[2], sv[2], child[LP__PRECONNECT_MAX], n, err, chld = -1;
     lp_status st = LP_ESYS;
 
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -678,11 +693,16 @@ static lp_status start_children(struct process_pool *p)
             goto out_close;
         p->cfg.preconnected++;
     }
-    p->server = lp__fork_server_start(&p->cfg, sv[1], child);
+    chld = chld_signalfd();
+    if (chld < 0)
+        goto out_close;
+    p->server = lp__fork_server_start(&p->cfg, sv[1], child, chld);
     if (p->server >= 0)
         st = LP_OK;
 out_close:
     err = errno;
+    if (chld >= 0)
+        close(chld);
     close(sv[1]);
     for (int i = 0; i < p->cfg.preconnected; i++)
         close(child[i]);

@@ -3,13 +3,15 @@
  *
  * The fork server is forked from the (possibly multi-threaded) parent at
  * pool creation and from then on makes only async-signal-safe calls: it
- * keeps descriptors 0-2, its control socket and the worker ends of the
- * pre-connected slots, closes everything else, blocks every signal, forks
- * the initial workers, hears SIGCHLD through a signalfd and serves the
- * parent's SPAWN/KILL/KILL_ALL/QUIT messages (process.h). Each worker is
- * forked from this single-threaded server, so no lock another parent thread
- * held can be inherited in a state a worker cannot see through; the server
- * reaps every worker and reports its wait status to the parent.
+ * keeps descriptors 0-2, its control socket, the worker ends of the
+ * pre-connected slots and the SIGCHLD signalfd, all made by the parent
+ * (so that create reports their failure), closes everything else, blocks
+ * every signal, forks the initial workers, hears SIGCHLD through the
+ * signalfd and serves the parent's SPAWN/KILL/KILL_ALL/QUIT messages
+ * (process.h). Each worker is forked from this single-threaded server, so
+ * no lock another parent thread held can be inherited in a state a worker
+ * cannot see through; the server reaps every worker and reports its wait
+ * status to the parent.
  *
  * A worker runs the initializer, says HELLO (or INIT_FAIL), then reads TASKS
  * frames from descriptor 3, runs each entry's bytes function with a
@@ -25,6 +27,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -531,22 +534,17 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
 {
     static struct server s;
     struct pollfd pfd[2];
-    sigset_t chld;
     int status;
 
     s.cfg = cfg;
     s.worker_mask = *worker_mask;
+    s.sfd = LP__SERVER_CTL_FD + 1 + cfg->preconnected;
     /* The initial workers first: they are what the caller waits for. An
      * early SIGCHLD stays pending (blocked) for the signalfd. */
     signal(SIGCHLD, SIG_DFL);
     for (int i = 0; i < cfg->workers; i++)
         spawn_worker(&s, (uint32_t)i,
                      i < cfg->preconnected ? LP__SERVER_CTL_FD + 1 + i : -1);
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (s.sfd < 0)
-        _exit(EXIT_BAD_FRAME);
     while (!s.quitting) {
         pfd[0] = (struct pollfd){ LP__SERVER_CTL_FD, POLLIN, 0 };
         pfd[1] = (struct pollfd){ s.sfd, POLLIN, 0 };
@@ -570,32 +568,88 @@ static _Noreturn void server_main(const struct lp__proc_config *cfg,
     _exit(0);
 }
 
-/*
- * In the new server: the control socket to LP__SERVER_CTL_FD, pre-connected
- * worker ends right after it, everything else closed. Each is first copied
- * above every target and every original, so no dup2 clobbers one not yet
- * moved.
- */
-static void server_fds(int ctl_fd, const int *worker_fds, int n)
+/* Whether `fd` is still to be moved: one of the `n` in src[]. */
+static bool still_to_move(const int *src, int n, int fd)
 {
-    int keep[1 + LP__PRECONNECT_MAX], top = LP__SERVER_CTL_FD + n;
-
-    keep[0] = ctl_fd;
     for (int i = 0; i < n; i++)
-        keep[1 + i] = worker_fds[i];
-    for (int i = 0; i <= n; i++)
-        top = keep[i] > top ? keep[i] : top;
-    for (int i = 0; i <= n; i++)
-        if ((keep[i] = fcntl(keep[i], F_DUPFD, top + 1)) < 0)
-            _exit(EXIT_BAD_FRAME);
-    for (int i = 0; i <= n; i++)
-        if (dup2(keep[i], LP__SERVER_CTL_FD + i) < 0)
-            _exit(EXIT_BAD_FRAME);
-    close_from(LP__SERVER_CTL_FD + n + 1);
+        if (src[i] == fd)
+            return true;
+    return false;
+}
+
+/*
+ * Moves each src[i] to LP__SERVER_CTL_FD + i once that target holds no
+ * descriptor still to move (dup2 closes whatever else is there), and marks
+ * it done (-1). A source below the targets is closed once moved: it is
+ * there only because the application had closed one of 0-2, and no worker
+ * may keep a copy of a socket of the pool. Sources are distinct, so what
+ * is left are cycles within the targets; returns how many descriptors.
+ */
+static int move_chains(int *src, int n)
+{
+    int left = 0, to;
+    bool moved = true;
+
+    while (moved) {
+        moved = false;
+        left = 0;
+        for (int i = 0; i < n; i++) {
+            to = LP__SERVER_CTL_FD + i;
+            if (src[i] < 0)
+                continue;
+            if (src[i] != to && still_to_move(src, n, to)) {
+                left++;
+                continue;
+            }
+            if (src[i] != to && dup2(src[i], to) < 0)
+                _exit(EXIT_BAD_FRAME);
+            if (src[i] < LP__SERVER_CTL_FD)
+                close(src[i]);
+            src[i] = -1;
+            moved = true;
+        }
+    }
+    return left;
+}
+
+/* Breaks a cycle: copies its first member to the lowest descriptor from
+ * `top` on, after closing all there, so the move into its slot can run. */
+static void park_one(int *src, int n, int top)
+{
+    close_from(top);
+    for (int i = 0; i < n; i++) {
+        if (src[i] >= 0) {
+            src[i] = fcntl(src[i], F_DUPFD, top);
+            if (src[i] < 0)
+                _exit(EXIT_BAD_FRAME);
+            return;
+        }
+    }
+}
+
+/*
+ * In the new server: the control socket to LP__SERVER_CTL_FD, then the n
+ * pre-connected worker ends, then the signalfd, and everything else above
+ * 2 closed. This takes no descriptor beyond the m = n + 2 targets but one
+ * parking slot right above them, in the rare case of a cycle; the parent
+ * made 2m + 1 descriptors under the same RLIMIT_NOFILE just before, so
+ * both fit below it and descriptor pressure cannot break the server.
+ */
+static void server_fds(int ctl_fd, const int *worker_fds, int n, int chld_fd)
+{
+    int src[2 + LP__PRECONNECT_MAX], m = n + 2, top = LP__SERVER_CTL_FD + m;
+
+    src[0] = ctl_fd;
+    for (int i = 0; i < n; i++)
+        src[1 + i] = worker_fds[i];
+    src[1 + n] = chld_fd;
+    while (move_chains(src, m) > 0)
+        park_one(src, m, top);
+    close_from(top);
 }
 
 pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
-                            const int *worker_fds)
+                            const int *worker_fds, int chld_fd)
 {
     sigset_t all, old;
     pid_t pid;
@@ -604,7 +658,7 @@ pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0) {
-        server_fds(ctl_fd, worker_fds, cfg->preconnected);
+        server_fds(ctl_fd, worker_fds, cfg->preconnected, chld_fd);
         server_main(cfg, &old);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -4,10 +4,12 @@
  * their socket or fail to initialise; and the pool with /dev/shm unusable,
  * in a private mount namespace, as on AWS Lambda.
  *
- * Also item 44 (terminate_workers / kill_workers: lp_process_pool_terminate).
+ * Also item 44 (terminate_workers / kill_workers: lp_process_pool_terminate),
+ * and creation under a low RLIMIT_NOFILE.
  * Item 39 (remote traceback) has no C counterpart beyond the task's own
  * message, code and errno, checked in test-process-pool.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -511,6 +514,110 @@ TEST(kill_under_load_breaks_pool)
     ASSERT_GE(broken, 1);
     lp_executor_destroy(ex);
     assert_no_children();
+}
+
+/* Descriptors open in this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    ASSERT_TRUE(d != NULL);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the listing's own */
+}
+
+/* Submits one echo per worker; returns how many did not come back. */
+static int echoes_lost(lp_executor *ex, int workers)
+{
+    lp_future *f[16];
+    int lost = 0;
+    void *r;
+
+    ASSERT_LE(workers, 16);
+    for (int i = 0; i < workers; i++)
+        if (lp_executor_submit_bytes(ex, task_echo, "e", 1, &f[i]) != LP_OK)
+            f[i] = NULL;
+    for (int i = 0; i < workers; i++) {
+        lost += f[i] == NULL || lp_future_result(f[i], 20000, &r) != LP_OK;
+        lp_future_release(f[i]);
+    }
+    return lost;
+}
+
+/*
+ * Creates, uses and destroys a pool of `workers` with the soft
+ * RLIMIT_NOFILE at `limit`, restored before anything is asserted. Returns
+ * create's status (*err: its errno) and in *lost the echoes that failed.
+ */
+static lp_status pool_under_fd_limit(int workers, rlim_t limit, int *err,
+                                     int *lost)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    struct rlimit old, low;
+    lp_executor *ex;
+    lp_status st;
+
+    o.max_workers = workers;
+    ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+    low = old;
+    low.rlim_cur = limit;
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+    st = lp_process_pool_create(&o, &ex);
+    *err = errno;
+    *lost = 0;
+    if (st == LP_OK) {
+        *lost = echoes_lost(ex, workers);
+        lp_executor_destroy(ex);
+    }
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+    return st;
+}
+
+/*
+ * Short of descriptors, create fails cleanly (LP_ESYS, EMFILE, nothing
+ * leaked) or gives a pool that works; never LP_OK with a fork server that
+ * could not set itself up (it once needed workers + 1 descriptors more
+ * than create, and exited: the pool broke at the first task). Sweeps the
+ * limit from the descriptors in use to well past the first that works.
+ */
+static void sweep_fd_limits(int workers)
+{
+    int base = open_fds(), first_ok = -1, refused = 0, err, lost;
+
+    for (int limit = base; limit < base + 4 * workers + 40; limit++) {
+        lp_status st = pool_under_fd_limit(workers, (rlim_t)limit, &err, &lost);
+
+        if (st != LP_OK) {
+            ASSERT_STATUS(LP_ESYS, st);
+            ASSERT_EQ(EMFILE, err);
+            refused++;
+        } else if (lost > 0) {
+            LP_TEST_FAIL("limit %d: %d of %d tasks failed", limit, lost,
+                         workers);
+        } else if (first_ok < 0) {
+            first_ok = limit;
+        }
+        ASSERT_EQ(base, open_fds());
+        assert_no_children();
+        if (first_ok >= 0 && limit >= first_ok + workers + 2)
+            break;
+    }
+    printf("# %d workers: refused below %d descriptors, worked from %d on\n",
+           workers, base + refused, first_ok);
+    ASSERT_TRUE(refused > 0 && first_ok > 0);
+}
+
+TEST(create_under_fd_limit_2_workers)
+{
+    sweep_fd_limits(2);
+}
+
+TEST(create_under_fd_limit_16_workers)
+{
+    sweep_fd_limits(16);
 }
 
 /*

@@ -418,8 +418,12 @@ typedef struct lp_process_pool_options {
  * at once (Python pre-forks too), and a manager thread in this process that
  * moves tasks and results. Returns without waiting for the workers to be
  * ready. `opts` NULL means the defaults; it is copied. Returns LP_OK,
- * LP_EINVAL (NULL out, bad option), LP_ENOMEM or LP_ESYS (fork, socketpair
- * or thread creation failed; errno set); *out is NULL on error.
+ * LP_EINVAL (NULL out, bad option), LP_ENOMEM or LP_ESYS (a pipe,
+ * socketpair, signalfd, fork or thread creation failed; errno set: EMFILE
+ * when short of descriptors, as creation takes 2 per worker for up to 16
+ * workers, plus 5, and the pool keeps 1 per worker, plus 3); *out is NULL
+ * on error. Every descriptor the fork server needs is made here, so a
+ * shortage is this error rather than a pool that breaks later.
  * Destroy with lp_executor_destroy(), which waits for queued work and reaps
  * every child.
  */

@@ -17,6 +17,12 @@
  * gets the worker ends at descriptors LP__SERVER_CTL_FD + 1 + slot. The
  * parent can then send tasks at once; a worker finds them waiting when it
  * starts, instead of the parent waiting for SPAWNED before the first write.
+ *
+ * The parent also makes the server's SIGCHLD signalfd (it reads the signals
+ * of whichever process reads it), which the server finds right after the
+ * worker ends. Every descriptor the server needs is thus made, or fails,
+ * in the parent, where create can report it; the server itself only moves
+ * them into place and closes the rest, which cannot run out of descriptors.
  */
 #ifndef LP_INTERNAL_PROCESS_H
 #define LP_INTERNAL_PROCESS_H
@@ -62,12 +68,13 @@ struct lp__proc_config {
 /*
  * Forks the fork server with every signal blocked (workers get back the
  * calling thread's mask); `ctl_fd` is the server's end of the control
- * socketpair and `worker_fds` the worker ends of the cfg->preconnected
- * pre-connected slots (all closed in the parent by the caller).
- * Returns the pid, or -1 with errno set. In the child, never returns.
+ * socketpair, `worker_fds` the worker ends of the cfg->preconnected
+ * pre-connected slots and `chld_fd` a non-blocking signalfd for SIGCHLD
+ * (all closed in the parent by the caller). Returns the pid, or -1 with
+ * errno set. In the child, never returns.
  */
 pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
-                            const int *worker_fds);
+                            const int *worker_fds, int chld_fd);
 
 /* Asks for 1 MiB socket buffers on both ends of a worker's socketpair. */
 void lp__worker_socket_buffers(const int sv[2]);
