@@ -202,6 +202,18 @@ static void close_worker(struct pp_worker *w)
     lp__frame_reader_destroy(&w->rd);
 }
 
+/*
+ * Makes submits fail LP_EBROKEN. Python sets the pool broken before it
+ * fails any future, so a caller who saw one fail LP_EBROKEN (or a done
+ * callback, as it fails) finds later submits refused.
+ */
+static void mark_broken(struct process_pool *p)
+{
+    lp__mutex_lock(&p->mu);
+    p->broken = true;
+    lp__mutex_unlock(&p->mu);
+}
+
 /* Python's BrokenProcessPool: every worker killed, every future failed. */
 static void break_pool(struct process_pool *p, int code, const char *why)
 {
@@ -302,13 +314,15 @@ static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
 }
 
 /* Both EOF and the wait status are in: settle the dead worker's futures,
- * then replace it or break the pool. */
+ * then replace it or break the pool, marked broken first (mark_broken). */
 static void worker_gone(struct process_pool *p, struct pp_worker *w)
 {
     unsigned max = p->cfg.max_tasks_per_child;
     bool clean = WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0 &&
                  w->head == NULL && w->stream_error == LP_OK && max > 0 &&
                  w->sent >= max;
+    bool ending = p->quitting || p->terminating;
+    bool breaks = !ending && !clean && p->policy != LP_WORKER_DEATH_REPLACE;
     char msg[LP__PP_MSG_MAX];
     int code;
 
@@ -325,18 +339,18 @@ static void worker_gone(struct process_pool *p, struct pp_worker *w)
     } else {
         describe_exit(w->status, &code, msg, sizeof(msg));
     }
-    if (p->policy == LP_WORKER_DEATH_REPLACE && !p->quitting && !p->terminating)
+    if (breaks)
+        mark_broken(p);
+    else if (p->policy == LP_WORKER_DEATH_REPLACE && !ending)
         requeue_unstarted(p, w);
     fail_inflight(w, code, msg);
     close_worker(w);
     w->state = SLOT_EMPTY;
-    if (p->quitting || p->terminating)
-        return;
-    if (clean || p->policy == LP_WORKER_DEATH_REPLACE) {
+    if (breaks) {
+        break_pool(p, code, msg);
+    } else if (!ending) {
         w->state = SLOT_STARTING;
         ctl_send(p, LP__CTL_SPAWN, 0, (uint32_t)(w - p->w), 0);
-    } else {
-        break_pool(p, code, msg);
     }
 }
 

@@ -96,6 +96,54 @@ TEST(crash_breaks_pool)
     lp_executor_destroy(ex);
 }
 
+struct late_submit {
+    lp_executor *ex;
+    lp_status st;
+    lp_future *f;
+};
+
+/* A done callback that submits: it runs as the future fails. */
+static void submit_when_done(lp_future *f, void *arg)
+{
+    struct late_submit *s = arg;
+
+    (void)f;
+    s->st = lp_executor_submit_bytes(s->ex, task_echo, "x", 1, &s->f);
+}
+
+/*
+ * Item 38, in order: Python marks the pool broken before it fails any
+ * future, so once a future has failed LP_EBROKEN, a submit must fail too,
+ * from the waiting thread and from the future's done callback (which runs
+ * as it fails). A worker is killed while its task runs, 50 times. When the
+ * dead worker's futures were failed first, the callback's submit never
+ * failed LP_EBROKEN and the waiter's submit succeeded in 2-11 rounds of 50.
+ */
+TEST(submit_fails_once_a_future_broke)
+{
+    for (int round = 0; round < 50; round++) {
+        lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+        struct late_submit late = { .ex = ex };
+        long pid = worker_pid(ex);
+        lp_future *f, *g;
+
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &f));
+        ASSERT_OK(lp_future_add_done_callback(f, submit_when_done, &late));
+        while (!lp_future_running(f))
+            lp_test_sleep_ms(1);
+        ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+        assert_broken(f, "by signal 9");
+        ASSERT_STATUS(LP_EBROKEN,
+                      lp_executor_submit_bytes(ex, task_echo, "x", 1, &g));
+        ASSERT_NULL(g);
+        lp_future_release(f);
+        lp_executor_destroy(ex); /* joins the thread that ran the callback */
+        ASSERT_STATUS(LP_EBROKEN, late.st);
+        ASSERT_NULL(late.f);
+        assert_no_children();
+    }
+}
+
 TEST(exit_code_is_reported)
 {
     lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);

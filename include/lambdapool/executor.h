@@ -352,7 +352,8 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  * milliseconds. Then, with LP_WORKER_DEATH_BREAK (Python's
  * BrokenProcessPool), the pool breaks: every other worker is killed, every
  * running and queued future (including those sent ahead to the dead worker)
- * fails with LP_EBROKEN, and later submits return LP_EBROKEN; with
+ * fails with LP_EBROKEN, and submits return LP_EBROKEN from before the
+ * first of those futures fails (also from its done callbacks); with
  * LP_WORKER_DEATH_REPLACE a new worker takes the dead one's place, the tasks
  * the dead worker had been sent but not started are sent again (they stay
  * RUNNING), and the pool carries on. A task's input copy is kept until its
