@@ -47,36 +47,25 @@ static const lp_error oom_error = { LP_ETASK, -1, 0,
 static lp__mutex future_locks[LOCK_STRIPES];
 static pthread_once_t future_locks_once = PTHREAD_ONCE_INIT;
 
-/*
- * A child forked while another thread held a stripe would find it held
- * forever (executor.h lets a child create executors of its own): fork waits
- * until every stripe is free, holding them all, and the child starts with
- * fresh ones. No code path holds two stripes or takes one while holding a
- * waiter's lock, so taking them all in order cannot deadlock.
- */
-static void hold_stripes_for_fork(void)
-{
-    for (size_t i = 0; i < LOCK_STRIPES; i++)
-        lp__mutex_lock(&future_locks[i]);
-}
-
-static void release_stripes_after_fork(void)
-{
-    for (size_t i = LOCK_STRIPES; i > 0; i--)
-        lp__mutex_unlock(&future_locks[i - 1]);
-}
-
 static void init_future_locks(void)
 {
     for (size_t i = 0; i < LOCK_STRIPES; i++)
         lp__mutex_init_default(&future_locks[i]);
 }
 
+/*
+ * A child forked while another thread held a stripe would find it held
+ * forever (executor.h lets a child create executors of its own), so the
+ * child starts with fresh ones, as Python re-initialises its locks at fork.
+ * (Holding every stripe across fork instead would also exceed
+ * ThreadSanitizer's 64 locks held at once.) A future whose lists another
+ * thread was changing at that moment is, in the child, like any data that
+ * thread was changing: not to be used.
+ */
 static void install_future_locks(void)
 {
     init_future_locks();
-    pthread_atfork(hold_stripes_for_fork, release_stripes_after_fork,
-                   init_future_locks);
+    pthread_atfork(NULL, NULL, init_future_locks);
 }
 
 lp__mutex *lp__future_lock(const lp_future *f)

@@ -498,6 +498,15 @@ static struct pp_block *map_block(const struct process_pool *p,
     return block_new(bytes);
 }
 
+/* multiprocessing.Pool.map's choice: n / (4 * workers) rounded up, at least
+ * one item a chunk. */
+static size_t auto_chunksize(size_t n, size_t workers)
+{
+    size_t per = 4 * workers;
+
+    return n <= per ? 1 : n / per + (n % per != 0);
+}
+
 lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
                                     const lp_bytes *items, size_t n,
                                     size_t chunksize, lp_future **futures)
@@ -515,7 +524,7 @@ lp_status lp_process_pool_map_bytes(lp_executor *ex, lp_bytes_fn fn,
         return LP_EINVAL;
     p = to_pool(ex);
     if (chunksize == 0)
-        chunksize = n / (4 * (size_t)p->max_workers) + 1;
+        chunksize = auto_chunksize(n, (size_t)p->max_workers);
     for (size_t i = 0; i < n; i++)
         if (items[i].len > p->cfg.max_payload ||
             (items[i].len > 0 && items[i].data == NULL))

@@ -440,7 +440,8 @@ LP_EXTERN lp_status lp_process_pool_create(const lp_process_pool_options *opts,
  * lp_wait/lp_as_completed. The items are copied; `items` is borrowed for
  * the call. A chunk is dispatched to one worker; its items that were
  * cancelled before then are not run. chunksize 0 picks
- * max(1, n / (4 * workers)) as Python's multiprocessing.Pool.map does.
+ * n / (4 * workers) rounded up, at least 1, as Python's
+ * multiprocessing.Pool.map does.
  * Returns LP_OK; LP_EINVAL (bad handle, NULL fn, NULL items or futures with
  * n > 0, not a process pool); LP_ESHUTDOWN; LP_EBROKEN; LP_ETOOBIG (an item
  * or a chunk beyond max_payload); LP_ENOMEM. On error nothing was submitted
