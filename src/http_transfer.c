@@ -25,13 +25,17 @@
 #include "alloc.h"
 #include "clock.h"
 #include "http_impl.h"
+#include "lambdapool/lambdapool.h"
 #include "sync.h"
 
 #define DEFAULT_MAX_BODY        (64u << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10000
 #define DEFAULT_BACKOFF_MS      100
 #define MAX_REDIRECTS           10L
-#define USER_AGENT_DEFAULT      "lambdapool/0.1"
+#define LP__STR_(x)             #x
+#define LP__STR(x)              LP__STR_(x)
+#define USER_AGENT_DEFAULT \
+    "lambdapool/" LP__STR(LP_VERSION_MAJOR) "." LP__STR(LP_VERSION_MINOR)
 
 static lp__once global_once = LP__ONCE_INIT;
 static CURLcode global_rc;

@@ -26,7 +26,9 @@ test -x "$libdir/cmake/lambdapool/lambdapool-package.sh"
 LD_LIBRARY_PATH="$libdir" cmake --build "$work/cmake-consumer" \
     --target consumer-zip >/dev/null
 zip=$work/cmake-consumer/lambda/consumer/function.zip
-unzip -l "$zip" | grep -q ' bootstrap$'
+# (grep reads the whole listing: with -q it could quit first, and unzip's
+# SIGPIPE would fail the pipeline under pipefail)
+unzip -l "$zip" | grep ' bootstrap$' >/dev/null
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 # shellcheck disable=SC2046
