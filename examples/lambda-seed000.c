@@ -191,10 +191,19 @@ static bool parse_event(lp_lambda_invocation *inv, json_t *ev,
                         const char **mode, struct request *rq)
 {
     json_int_t delay = 1000;
+    json_error_t err;
 
-    if (json_is_object(ev)) {
-        json_unpack(ev, "{s?s, s?s, s?I}", "mode", mode, "url", &rq->url,
-                    "delay_ms", &delay);
+    if (!json_is_object(ev) && !json_is_null(ev)) {
+        lp_lambda_fail(inv, "Handler.BadEvent",
+                       "the event must be a JSON object (or null)");
+        return false;
+    }
+    if (json_is_object(ev) &&
+        json_unpack_ex(ev, &err, 0, "{s?s, s?s, s?I}", "mode", mode, "url",
+                       &rq->url, "delay_ms", &delay) != 0) {
+        /* e.g. "mode": 5 or "delay_ms": "abc" */
+        lp_lambda_fail(inv, "Handler.BadEvent", "%s", err.text);
+        return false;
     }
     if (delay < 0 || delay > 600000) {
         lp_lambda_fail(inv, "Handler.BadEvent", "delay_ms out of range");

@@ -159,9 +159,13 @@ test('seed 000 handler: sequential, threads, processes', async () => {
       if (mode === 'sequential') assert.ok(p.elapsed_ms >= 300, `${p.elapsed_ms}`);
       else assert.ok(p.elapsed_ms >= 100, `${p.elapsed_ms}`);
     }
-    const bad = await fn.invoke(JSON.stringify({ mode: 'fibers' }));
-    assert.equal(bad.error, 'Handled');
-    assert.equal(json(bad).errorType, 'Handler.BadEvent');
+    // Unknown modes, fields of the wrong type, and events that are not
+    // objects are refused, never run with the defaults.
+    for (const event of [{ mode: 'fibers' }, { mode: 5 }, { delay_ms: 'abc' }, []]) {
+      const bad = await fn.invoke(JSON.stringify(event));
+      assert.equal(bad.error, 'Handled', JSON.stringify(event));
+      assert.equal(json(bad).errorType, 'Handler.BadEvent', JSON.stringify(event));
+    }
   });
 });
 
