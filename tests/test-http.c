@@ -733,54 +733,50 @@ TEST(timeouts)
     lp_http_client_destroy(c);
 }
 
-TEST(timeout_while_queued)
+/*
+ * A request with a 200 ms limit behind a slow request that holds the only
+ * slot `o` allows fails at its limit, while the slow one still runs, with a
+ * message naming `where`.
+ */
+static void timeout_behind_a_slow_request(const lp_http_client_options *o,
+                                          const char *where)
 {
-    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
     lp_http_request req = LP_HTTP_REQUEST_INIT;
-    lp_http_client *c;
-    lp_future *slow, *queued;
-    int64_t t0 = lp_test_now_ms();
-
-    o.max_concurrent = 1;
-    c = new_client(&o);
-    ASSERT_OK(lp_http_submit_get(c, url("/delay/3000"), &slow));
-    req.url = url("/delay/0");
-    req.timeout_ms = 100;
-    queued = submit(c, &req);
-    /* It fails while the slow request still holds the only slot. */
-    ASSERT_EQ(LP_ETIMEDOUT, failure_of(queued));
-    ASSERT_TRUE(strstr(lp_future_error(queued)->message, "queued") != NULL);
-    ASSERT_FALSE(lp_future_done(slow));
-    ASSERT_LE(lp_test_now_ms() - t0, 2500);
-    ASSERT_TRUE(lp_future_cancel(slow));
-    lp_future_release(slow);
-    lp_future_release(queued);
-    lp_http_client_destroy(c);
-}
-
-/* A request waiting inside libcurl for a connection (behind max_per_host)
- * still fails at its time limit, not when the connection frees up. */
-TEST(timeout_while_waiting_for_a_connection)
-{
-    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
-    lp_http_request req = LP_HTTP_REQUEST_INIT;
-    lp_http_client *c;
+    lp_http_client *c = new_client(o);
     lp_future *slow, *waiting;
     int64_t t0 = lp_test_now_ms();
 
-    o.max_per_host = 1;
-    c = new_client(&o);
     ASSERT_OK(lp_http_submit_get(c, url("/delay/4000"), &slow));
     req.url = url("/delay/0");
     req.timeout_ms = 200;
     waiting = submit(c, &req);
     ASSERT_EQ(LP_ETIMEDOUT, failure_of(waiting));
+    ASSERT_TRUE(strstr(lp_future_error(waiting)->message, where) != NULL);
     ASSERT_FALSE(lp_future_done(slow));
     ASSERT_LE(lp_test_now_ms() - t0, 3000);
     ASSERT_TRUE(lp_future_cancel(slow));
     lp_future_release(slow);
     lp_future_release(waiting);
     lp_http_client_destroy(c);
+}
+
+/* Behind max_concurrent: in our queue. */
+TEST(timeout_while_queued)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+
+    o.max_concurrent = 1;
+    timeout_behind_a_slow_request(&o, "queued");
+}
+
+/* Behind max_per_host: inside libcurl, waiting for a connection; the limit
+ * still runs there, not only once the connection frees up. */
+TEST(timeout_while_waiting_for_a_connection)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+
+    o.max_per_host = 1;
+    timeout_behind_a_slow_request(&o, "before the response completed");
 }
 
 /* max_per_host bounds the connections to one host: 40 requests at once
