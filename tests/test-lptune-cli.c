@@ -431,6 +431,66 @@ TEST(warm_invocation_before_each_run)
     close(count_fd);
 }
 
+/* Runs lp-tune with args; its wall time in ms. */
+static int64_t timed_run(struct output *o, const char *const *args)
+{
+    int64_t t0 = lp_test_now_ms();
+
+    run(o, args);
+    return lp_test_now_ms() - t0;
+}
+
+/*
+ * --timeout limits each run: a 15 s task under a 1 s limit is killed at the
+ * limit, and the cell fails "timed out" (lp-tune used to block in read()
+ * after poll() timed out, for the whole 15 s).
+ */
+TEST(timeout_kills_a_slow_worker)
+{
+    static struct output o;
+    int64_t ms = timed_run(
+        &o, (const char *const[]){ "--sleep", "15000", "--timeout", "1", "-n",
+                                   "1", "-m", "128", "--modes", "sequential",
+                                   "-r", "1", "--no-progress", NULL });
+
+    ASSERT_EQ(o.status, 1);
+    if (strstr(o.out, "128 MB sequential: 1 of 1 runs failed: timed out") ==
+        NULL)
+        LP_TEST_FAIL("no timeout reported:\n%s\n%s", o.out, o.err);
+    ASSERT_TRUE(ms < 8000);
+}
+
+/*
+ * A worker that closes its stdout and then hangs is killed at the limit too,
+ * not waited for. The "interpreter" is a script that answers lp-tune's
+ * sys.executable question, then does just that.
+ */
+TEST(timeout_kills_a_worker_that_closed_stdout)
+{
+    static struct output o;
+    char exe[64];
+    FILE *f;
+    int64_t ms;
+
+    snprintf(exe, sizeof(exe), "/tmp/lptune-hang.%d.sh", (int)getpid());
+    f = fopen(exe, "w");
+    ASSERT_TRUE(f != NULL);
+    fprintf(f, "#!/bin/sh\nif [ \"$1\" = -c ]; then echo \"$0\"; exit 0; fi\n"
+               "exec >&- && exec sleep 15\n");
+    ASSERT_EQ(fclose(f), 0);
+    ASSERT_EQ(chmod(exe, 0700), 0);
+    ms = timed_run(&o, (const char *const[]){
+                           "--io-delay", "10", "--timeout", "1", "-n", "1",
+                           "-m", "128", "--modes", "py-sequential", "-r", "1",
+                           "--no-progress", "--python-exe", exe, NULL });
+    unlink(exe);
+    ASSERT_EQ(o.status, 1);
+    if (strstr(o.out, "128 MB py-sequential: 1 of 1 runs failed: timed out") ==
+        NULL)
+        LP_TEST_FAIL("no timeout reported:\n%s\n%s", o.out, o.err);
+    ASSERT_TRUE(ms < 8000);
+}
+
 static bool exists(const char *path)
 {
     struct stat st;

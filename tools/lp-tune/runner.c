@@ -121,7 +121,12 @@ static void on_line(struct worker_io *io, const char *line,
     }
 }
 
-/* Reads the worker's stdout until EOF or the deadline. */
+/*
+ * Reads the worker's stdout until EOF or the deadline. It reads only once
+ * poll() reports the pipe readable (or closed): a poll that timed out or was
+ * interrupted goes round again, to the deadline check, never into a read()
+ * that would block past the limit.
+ */
 static void read_output(struct worker_io *io, double deadline,
                         struct run_result *out)
 {
@@ -131,17 +136,18 @@ static void read_output(struct worker_io *io, double deadline,
     for (;;) {
         struct pollfd p = { io->out_fd, POLLIN, 0 };
         int left = (int)((deadline - now_s()) * 1000);
+        int ready;
         ssize_t n;
 
         if (left <= 0) {
             out->timed_out = true;
             return;
         }
-        if (poll(&p, 1, left) < 0) {
-            if (errno == EINTR)
-                continue;
+        ready = poll(&p, 1, left);
+        if (ready < 0 && errno != EINTR)
             return;
-        }
+        if (ready <= 0)
+            continue;
         n = read(io->out_fd, buf + len, sizeof(buf) - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
@@ -184,6 +190,35 @@ static void describe_exit(int status, struct run_result *out,
                  "never printed \"" TUNE_READY_TAG "\": ran unthrottled");
 }
 
+/*
+ * Waits for the worker, which closed its stdout or ran out of time, until
+ * the same deadline: one that closed stdout but still runs is killed at the
+ * limit too. A killed group is waited for without a limit (SIGKILL).
+ */
+static void reap(const struct worker_io *io, double deadline,
+                 struct run_result *out, int *status, struct rusage *ru)
+{
+    long nap_us = 1000;
+
+    while (!out->timed_out) {
+        pid_t r = wait4(io->pid, status, WNOHANG, ru);
+
+        if (r == io->pid || (r < 0 && errno != EINTR))
+            return;
+        if (now_s() >= deadline) {
+            out->timed_out = true;
+        } else if (r == 0) {
+            struct timespec ts = { 0, nap_us * 1000 };
+
+            nanosleep(&ts, NULL);
+            nap_us = nap_us < 50000 ? nap_us * 2 : nap_us;
+        }
+    }
+    kill(-io->pid, SIGKILL);
+    while (wait4(io->pid, status, 0, ru) < 0 && errno == EINTR) {
+    }
+}
+
 /* Two pipes for the worker: in[0]/out[1] are its ends. 0 or -1. */
 static int make_pipes(int in[2], int out[2], struct run_result *res)
 {
@@ -206,6 +241,7 @@ int runner_run(char *const argv[], const struct throttle *t, int timeout_s,
     struct worker_io io = { .t = t, .entered = t == NULL };
     struct rusage ru;
     int in[2], outp[2], status = 0;
+    double deadline;
 
     memset(out, 0, sizeof(*out));
     memset(&ru, 0, sizeof(ru));
@@ -227,14 +263,12 @@ int runner_run(char *const argv[], const struct throttle *t, int timeout_s,
     }
     setpgid(io.pid, io.pid);
     throttle_set_running(io.pid);
-    read_output(&io, now_s() + timeout_s, out);
+    deadline = now_s() + timeout_s;
+    read_output(&io, deadline, out);
     close(io.out_fd);
     if (io.go_fd >= 0)
         close(io.go_fd);
-    if (out->timed_out)
-        kill(-io.pid, SIGKILL);
-    while (wait4(io.pid, &status, 0, &ru) < 0 && errno == EINTR) {
-    }
+    reap(&io, deadline, out, &status, &ru);
     throttle_set_running(0);
     out->peak_rss_kb = ru.ru_maxrss;
     out->mem_peak_kb = t != NULL ? throttle_mem_peak_kb(t) : -1;

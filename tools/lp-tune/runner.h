@@ -25,7 +25,8 @@ struct run_result {
  * Forks; the child becomes its own process group and execs argv[0]
  * (searched in PATH) with stdin and stdout on pipes. When the worker prints
  * the ready line, it is moved into `t`'s cgroups (t NULL: none) and sent a
- * line on stdin. Waits at most `timeout_s` seconds, then kills the group.
+ * line on stdin. Waits at most `timeout_s` seconds, for its output and its
+ * exit, then kills the group (out->timed_out, error "timed out").
  * Returns 0 when the worker was throttled as asked, exited 0 and printed a
  * result line, else -1 with out->error set.
  */
