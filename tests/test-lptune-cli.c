@@ -119,7 +119,13 @@ TEST(bad_flags)
     BAD("--memory: '64' is not a Lambda memory size", "--memory", "64");
     BAD("--memory: '10241'", "-m", "128,10241");
     BAD("--memory: 128 listed twice", "-m", "128,512,128");
-    BAD("--memory: empty list", "-m", ",");
+    BAD("--memory: empty element in ','", "-m", ",");
+    BAD("--memory: empty list", "-m", "");
+    BAD("--memory: empty element in '128,,512'", "-m", "128,,512");
+    BAD("--memory: empty element in '128,'", "-m", "128,");
+    BAD("--memory: empty element in ',128'", "--memory", ",128");
+    BAD("--modes: empty element in 'sequential,,threads'", "--modes",
+        "sequential,,threads");
     BAD("give one workload", "--io-delay", "5", "--sleep", "5");
     BAD("--format: 'xml'", "--format", "xml");
     BAD("--plot: 'out.gif' must end in .png or .svg", "--plot", "out.gif");
@@ -140,6 +146,45 @@ TEST(bad_flags)
         "/nonexistent/prices", "--sleep", "1", "-m", "128", "-r", "1");
     BAD("--worker: 'py-threads' is not a C mode", "--worker", "py-threads",
         "--sleep", "1");
+}
+
+/* The modes tune_parse_args selects for args (NULL-terminated). */
+static unsigned parsed_modes(const char *const *args)
+{
+    char *argv[16], err[256];
+    struct tune_config cfg;
+    int argc = 0;
+
+    argv[argc++] = "lp-tune";
+    while (*args != NULL)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    tune_config_defaults(&cfg);
+    if (tune_parse_args(argc, argv, &cfg, err, sizeof(err)) != 0)
+        LP_TEST_FAIL("%s", err);
+    return cfg.modes;
+}
+
+#define MODES(...) parsed_modes((const char *const[]){ __VA_ARGS__, NULL })
+
+/* --python adds the Python modes whether it comes before or after --modes
+ * (--modes replaces the set; it used to drop an earlier --python). */
+TEST(python_and_modes_in_either_order)
+{
+    unsigned py = 0, want;
+
+    for (int m = TUNE_MODE_PY_SEQUENTIAL; m < TUNE_MODE_COUNT; m++)
+        py |= 1u << m;
+    want = 1u << TUNE_MODE_SEQUENTIAL | py;
+    ASSERT_EQ(MODES("--io-delay", "5", "--modes", "sequential", "--python"),
+              want);
+    ASSERT_EQ(MODES("--io-delay", "5", "--python", "--modes", "sequential"),
+              want);
+    ASSERT_EQ(MODES("--python", "--modes", "sequential", "--url", "http://x/"),
+              want);
+    ASSERT_EQ(MODES("--io-delay", "5", "--modes", "sequential"),
+              1u << TUNE_MODE_SEQUENTIAL);
+    ASSERT_EQ(MODES("--io-delay", "5", "--python") & py, py);
 }
 
 TEST(help_is_complete)

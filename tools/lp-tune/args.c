@@ -130,7 +130,8 @@ void tune_print_help(void *out)
         "                       (default: every available C mode;\n"
         "                       event-loop only for HTTP workloads)\n"
         "  --python             also run the seeds' Python programs\n"
-        "                       (py-* modes; needs --io-delay or --url)\n"
+        "                       (the py-* modes, added to --modes wherever\n"
+        "                       it stands; needs --io-delay or --url)\n"
         "  -r, --reps R         repetitions per cell, 1..1000 (default 5)\n"
         "  --discard F          trimmed mean drops F of the runs at each end,\n"
         "                       0..0.4 (default 0.2, Power Tuning's\n"
@@ -250,20 +251,38 @@ static int parse_int_opt(const char *name, const char *s, long lo, long hi,
     return 0;
 }
 
+/*
+ * The next comma-separated element of the list at *cursor, NUL-terminated in
+ * place; *cursor moves past it (NULL after the last). NULL when the element
+ * is empty ("128,,512", a leading or trailing comma, ""), which the caller
+ * rejects: strtok_r would skip it silently.
+ */
+static char *next_element(char **cursor)
+{
+    char *tok = *cursor, *comma = strchr(tok, ',');
+
+    if (comma != NULL)
+        *comma++ = '\0';
+    *cursor = comma;
+    return tok[0] != '\0' ? tok : NULL;
+}
+
 static int parse_memory_list(const char *s, struct tune_config *cfg, char *err,
                              size_t errlen)
 {
     char buf[1024];
-    char *save = NULL;
 
     if (strlen(s) >= sizeof(buf))
         return fail(err, errlen, "--memory: list too long");
+    if (s[0] == '\0')
+        return fail(err, errlen, "--memory: empty list");
     memcpy(buf, s, strlen(s) + 1);
     cfg->n_memory = 0;
-    for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (char *cursor = buf, *tok; cursor != NULL;) {
         long mb;
 
+        if ((tok = next_element(&cursor)) == NULL)
+            return fail(err, errlen, "--memory: empty element in '%s'", s);
         if (!parse_long(tok, 128, 10240, &mb))
             return fail(err, errlen,
                         "--memory: '%s' is not a Lambda memory size "
@@ -278,8 +297,6 @@ static int parse_memory_list(const char *s, struct tune_config *cfg, char *err,
                         TUNE_MAX_MEMORY);
         cfg->memory_mb[cfg->n_memory++] = (int)mb;
     }
-    if (cfg->n_memory == 0)
-        return fail(err, errlen, "--memory: empty list");
     return 0;
 }
 
@@ -287,17 +304,20 @@ static int parse_mode_list(const char *s, struct tune_config *cfg, char *err,
                            size_t errlen)
 {
     char buf[1024];
-    char *save = NULL;
 
     if (strlen(s) >= sizeof(buf))
         return fail(err, errlen, "--modes: list too long");
+    if (s[0] == '\0')
+        return fail(err, errlen, "--modes: empty list");
     memcpy(buf, s, strlen(s) + 1);
     cfg->modes = 0;
     cfg->modes_given = true;
-    for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
-         tok = strtok_r(NULL, ",", &save)) {
-        int m = tune_mode_by_name(tok);
+    for (char *cursor = buf, *tok; cursor != NULL;) {
+        int m;
 
+        if ((tok = next_element(&cursor)) == NULL)
+            return fail(err, errlen, "--modes: empty element in '%s'", s);
+        m = tune_mode_by_name(tok);
         if (strcmp(tok, "all") == 0) {
             for (int i = 0; i < TUNE_MODE_COUNT; i++) {
                 if (tune_mode_available(i))
@@ -460,8 +480,7 @@ static int apply_option(int c, const char *arg, struct tune_config *cfg,
     case OPT_MODES:
         return parse_mode_list(arg, cfg, err, errlen);
     case OPT_PYTHON:
-        for (int m = TUNE_MODE_PY_SEQUENTIAL; m < TUNE_MODE_COUNT; m++)
-            cfg->modes |= 1u << m;
+        cfg->python = true; /* applied once all options are read */
         return 0;
     case 'r':
         return parse_int_opt("--reps", arg, 1, TUNE_MAX_REPS, &cfg->reps, err,
@@ -606,5 +625,9 @@ int tune_parse_args(int argc, char **argv, struct tune_config *cfg, char *err,
     if (optind < argc)
         return fail(err, errlen, "unexpected argument '%s' (see --help)",
                     argv[optind]);
+    /* After --modes, wherever it stood: --modes replaces the set. */
+    for (int m = TUNE_MODE_PY_SEQUENTIAL; cfg->python && m < TUNE_MODE_COUNT;
+         m++)
+        cfg->modes |= 1u << m;
     return check_config(cfg, err, errlen);
 }

@@ -85,6 +85,7 @@ struct tune_config {
     int n_memory;
     unsigned modes;   /* bit (1u << tune_mode) per selected mode */
     bool modes_given; /* --modes was given (else: the defaults) */
+    bool python;      /* --python: the Python modes join `modes` */
     enum tune_format format;
     const char *plot_path;
     const char *prices_path;
