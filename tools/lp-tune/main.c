@@ -109,24 +109,35 @@ static int worker_main(const struct tune_config *cfg)
     return 0;
 }
 
-/* Where the seeds' Python programs are: --python-dir, $LP_TUNE_PYTHON_DIR,
- * the source tree (a build-tree binary), the install location. */
-static const char *find_python_dir(const struct tune_config *cfg)
+/*
+ * Where the seeds' Python programs are: --python-dir, $LP_TUNE_PYTHON_DIR,
+ * the install location relative to this executable `self`
+ * (<bindir>/../share/lambdapool/lp-tune/python: an installed tree works
+ * wherever its prefix is), else the source tree (a build-tree binary).
+ * `buf` holds the path found next to `self`, made canonical.
+ */
+static const char *find_python_dir(const struct tune_config *cfg,
+                                   const char *self, char buf[PATH_MAX])
 {
-    static const char *const builtin[] = { LP_TUNE_PYTHON_SOURCE_DIR,
-                                           LP_TUNE_PYTHON_INSTALL_DIR };
-    char probe[PATH_MAX];
+    const char *slash = strrchr(self, '/');
+    char probe[PATH_MAX + 32];
 
     if (cfg->python_dir != NULL)
         return cfg->python_dir;
     if (getenv("LP_TUNE_PYTHON_DIR") != NULL)
         return getenv("LP_TUNE_PYTHON_DIR");
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(probe, sizeof(probe), "%s/lp_tune_run.py", builtin[i]);
-        if (access(probe, R_OK) == 0)
-            return builtin[i];
+    if (slash != NULL) {
+        snprintf(probe, sizeof(probe), "%.*s/%s", (int)(slash - self), self,
+                 LP_TUNE_PYTHON_FROM_BINDIR);
+        if (realpath(probe, buf) != NULL) {
+            snprintf(probe, sizeof(probe), "%s/lp_tune_run.py", buf);
+            if (access(probe, R_OK) == 0)
+                return buf;
+        }
     }
-    return NULL;
+    snprintf(probe, sizeof(probe), "%s/lp_tune_run.py",
+             LP_TUNE_PYTHON_SOURCE_DIR);
+    return access(probe, R_OK) == 0 ? LP_TUNE_PYTHON_SOURCE_DIR : NULL;
 }
 
 /* Everything a run needs besides the config. */
@@ -136,7 +147,8 @@ struct plan {
     char url[512];       /* what a task GETs (io-delay, url) */
     char warm_url[512];  /* what the warm-up invocation GETs */
     const char *python_dir;
-    char python_exe[PATH_MAX]; /* the interpreter itself, not a shim */
+    char python_dir_buf[PATH_MAX]; /* python_dir when found beside self */
+    char python_exe[PATH_MAX];     /* the interpreter itself, not a shim */
     long cpu_iters;
     int total_runs, done_runs;
     double started;
@@ -387,7 +399,7 @@ static int prepare_plan(struct plan *p, int port)
         snprintf(p->warm_url, sizeof(p->warm_url), "%s", cfg->url);
     }
     if (cfg->modes & ~((1u << TUNE_MODE_PY_SEQUENTIAL) - 1)) {
-        p->python_dir = find_python_dir(cfg);
+        p->python_dir = find_python_dir(cfg, p->self, p->python_dir_buf);
         if (p->python_dir == NULL) {
             fprintf(stderr, "lp-tune: the seeds' Python programs were not "
                             "found; give --python-dir\n");
