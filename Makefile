@@ -31,7 +31,9 @@ build-asan: deps build-asan/CMakeCache.txt
 build-tsan: deps build-tsan/CMakeCache.txt
 	$(CMAKE) --build build-tsan -j$(JOBS)
 
-# The main job. Runs on its embedded defaults.
+# The main job (scripts/demo.sh): two examples (seeds 000 and 001), then
+# lp-tune on seed 000's experiment: --io-delay 100 at 128-2048 MB, C and
+# Python, 3 repetitions.
 demo: build
 	@scripts/demo.sh build
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: runs the examples on their defaults and prints their timings.
+# `make demo`: runs two examples (seeds 000 and 001) and prints their
+# timings, then runs lp-tune on seed 000's experiment (C and Python, 128-2048
+# MB; see demo_lptune), its table on stdout and its chart in the build dir.
 # Usage: scripts/demo.sh [BUILD_DIR]. Each demo is one function listed in
 # `demos` below; add a function and its name to show something more.
 set -euo pipefail
