@@ -30,3 +30,11 @@ if(TARGET lp_tune_core)
     target_link_libraries(fuzz-lptune PRIVATE lp_tune_core)
   endif()
 endif()
+
+# The CLI test runs lp-tune end to end about 20 times (some runs wait on
+# purpose: interrupted 5 s tasks, timed-out ones); ~40 s alone, more on a
+# loaded machine, so twice the default limit.
+if(TARGET test-lptune-cli)
+  math(EXPR _lp_cli_timeout "120 * ${LP_TIMEOUT_SCALE}")
+  set_tests_properties(test-lptune-cli PROPERTIES TIMEOUT ${_lp_cli_timeout})
+endif()
