@@ -226,6 +226,12 @@ static bool parse_items(int argc, char **argv, struct item **items, size_t *n)
     return true;
 }
 
+#define USAGE                                                            \
+    "usage: count-high-frequency [FREQUENCY...]  items with these "      \
+    "frequencies (none: a built-in list of 12)\n"                        \
+    "       count-high-frequency -n COUNT        COUNT generated items " \
+    "(item i has frequency i % 20)"
+
 int main(int argc, char **argv)
 {
     struct item *parsed = NULL;
@@ -235,6 +241,15 @@ int main(int argc, char **argv)
     int64_t t0, t1;
     lp_status st;
 
+    if (argc == 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("%s\n", USAGE);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "-n") == 0) {
+        fprintf(stderr, "count-high-frequency: -n needs a count\n%s\n", USAGE);
+        return 1;
+    }
     if (argc > 1) {
         if (!parse_items(argc, argv, &parsed, &n))
             return 1;

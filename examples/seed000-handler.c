@@ -280,6 +280,15 @@ static bool parse_args(int argc, char **argv)
 {
     int i = 1;
 
+    if (argc == 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: seed000-handler [--http] [DELAY_MS]\n"
+               "  3 blocking requests of DELAY_MS (0..60000, default 1000) "
+               "sequentially, then concurrently;\n"
+               "  --http: each a GET of a loopback server answering after "
+               "DELAY_MS\n");
+        exit(0);
+    }
     if (i < argc && strcmp(argv[i], "--http") == 0) {
         use_http = true;
         i++;

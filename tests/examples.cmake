@@ -20,6 +20,13 @@ lp_add_example_test(example-count-generated
 lp_add_example_test(example-count-empty
   output "count: 0 of 0 items (frequency > 10)" ${count} -n 0)
 lp_add_example_test(example-count-bad-input fails ${count} 3 x 5)
+lp_add_example_test(example-count-n-without-count fails ${count} -n)
+lp_add_example_test(example-count-help
+  output "       count-high-frequency -n COUNT        COUNT generated items (item i has frequency i % 20)"
+  ${count} --help)
+lp_add_example_test(example-seed000-help
+  output "usage: seed000-handler [--http] [DELAY_MS]"
+  $<TARGET_FILE:seed000-handler> --help)
 lp_add_example_test(example-seed000-speedup
   speedup 200 $<TARGET_FILE:seed000-handler>)
 lp_add_example_test(example-seed000-bad-delay
