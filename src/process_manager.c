@@ -677,6 +677,17 @@ static void handle_ctl(struct process_pool *p)
             break_pool(p, LP_ESYS, "the fork server terminated");
         return;
     }
+    if (m.type == LP__CTL_SPAWNED && fd == LP__CTL_FD_LOST) {
+        /* Past the pre-connected slots the worker's socket comes with this
+         * message; without it the worker is unreachable (it exits at EOF).
+         * Carrying on with fewer workers than asked would go unnoticed. */
+        snprintf(msg, sizeof(msg),
+                 "a worker could not be started: its socket was dropped on "
+                 "receipt: %s",
+                 strerror(EMFILE));
+        break_pool(p, EMFILE, msg);
+        return;
+    }
     if (m.type == LP__CTL_SPAWNED && m.slot < (uint32_t)p->max_workers &&
         fd < 0) {
         /* A pre-connected slot learns its pid (it may have died already:

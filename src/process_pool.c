@@ -650,7 +650,7 @@ static int preconnect(struct process_pool *p, int i, lp_status *st)
     struct pp_worker *w = &p->w[i];
     int sv[2];
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    if (lp__socketpair_above_stdio(sv) != 0)
         return -1;
     lp__worker_socket_buffers(sv);
     w->fd = sv[0];
@@ -674,7 +674,7 @@ static int chld_signalfd(void)
 
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    return lp__fd_above_stdio(signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC));
 }
 
 /*
@@ -689,9 +689,11 @@ static lp_status start_children(struct process_pool *p)
 
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return LP_ESYS;
-    p->wake_r = wake[0];
-    p->wake_w = wake[1];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    p->wake_r = lp__fd_above_stdio(wake[0]);
+    p->wake_w = lp__fd_above_stdio(wake[1]);
+    if (p->wake_r < 0 || p->wake_w < 0)
+        return LP_ESYS;
+    if (lp__socketpair_above_stdio(sv) != 0)
         return LP_ESYS;
     p->ctl = sv[0];
     n = p->max_workers < LP__PRECONNECT_MAX ? p->max_workers

@@ -109,6 +109,13 @@ int lp__ctl_recv(int fd, struct lp__ctl_msg *m, int *passed_fd)
         for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                 memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+        if ((msg.msg_flags & MSG_CTRUNC) && *passed_fd < 0)
+            *passed_fd = LP__CTL_FD_LOST;
+        if (*passed_fd >= 0) {
+            *passed_fd = lp__fd_above_stdio(*passed_fd);
+            if (*passed_fd < 0) /* no descriptor left to move it to */
+                *passed_fd = LP__CTL_FD_LOST;
+        }
         msg.msg_control = NULL;
         msg.msg_controllen = 0;
         got += (size_t)n;
@@ -395,6 +402,37 @@ static void close_from(int first)
 
 /* Larger buffers move big payloads in fewer wake-ups; the kernel caps the
  * request at net.core.[rw]mem_max, which is fine. */
+int lp__fd_above_stdio(int fd)
+{
+    int high, err;
+
+    if (fd < 0 || fd > STDERR_FILENO)
+        return fd;
+    high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    err = errno;
+    close(fd);
+    errno = err;
+    return high;
+}
+
+int lp__socketpair_above_stdio(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    sv[0] = lp__fd_above_stdio(sv[0]);
+    sv[1] = lp__fd_above_stdio(sv[1]);
+    if (sv[0] >= 0 && sv[1] >= 0)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        int err = errno;
+
+        if (sv[i] >= 0)
+            close(sv[i]);
+        errno = err;
+    }
+    return -1;
+}
+
 void lp__worker_socket_buffers(const int sv[2])
 {
     static const int sockbuf = 1 << 20;
@@ -442,7 +480,7 @@ static void spawn_worker(struct server *s, uint32_t slot, int child_fd)
         return;
     }
     if (child_fd < 0) {
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        if (lp__socketpair_above_stdio(sv) != 0) {
             spawn_failed(errno);
             return;
         }

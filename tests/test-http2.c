@@ -24,16 +24,19 @@
  * ca_file and refused without it), LP_HTTP_HTTP1_ONLY against a server that
  * prefers HTTP/2 (bench/http/h2_delay_server.py: nghttpd speaks only
  * HTTP/2), and the choice of a CA bundle when ca_file is not given
- * (lp__http_pick_ca_file, with files of the test's own).
+ * (lp__http_pick_ca_file, with files of the test's own; and end to end, with
+ * libcurl's own bundle hidden in a private mount namespace).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -501,6 +504,92 @@ TEST(ca_bundle_fallback_order)
     ASSERT_EQ(0, unlink(second));
     ASSERT_EQ(0, unlink(builtin));
     ASSERT_EQ(0, rmdir(dir));
+}
+
+/* Copies file `from` to `to`; false on failure. */
+static bool copy_file(const char *from, const char *to)
+{
+    char buf[8192];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n;
+    bool ok = in != NULL && out != NULL;
+
+    while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL)
+        ok = fclose(out) == 0 && ok;
+    return ok;
+}
+
+#define CA_FALLBACK_URL_ENV "LP_TEST_CA_FALLBACK_URL"
+
+/*
+ * In a private mount namespace, an empty tmpfs over /etc/ssl hides the
+ * bundle libcurl was built to use (Debian's
+ * /etc/ssl/certs/ca-certificates.crt), as on Lambda, where a bundled
+ * libcurl does not find it, and puts the test's certificate where a
+ * candidate bundle is looked for (/etc/ssl/cert.pem; /etc/pki is not
+ * there on Debian). Then runs this case again in a fresh process (the CA
+ * choice is made once per process), which must reach the server with no
+ * ca_file: the fallback was found and is handed to libcurl. Returns the
+ * exit code: 0, or 77 when namespaces are not permitted.
+ */
+static int rerun_with_hidden_builtin_bundle(const char *url)
+{
+    if (unshare(CLONE_NEWNS) != 0) {
+        printf("# skip: unshare(CLONE_NEWNS): %s\n", strerror(errno));
+        return 77;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("none", "/etc/ssl", "tmpfs", 0, "size=1m") != 0) {
+        printf("# skip: mount: %s\n", strerror(errno));
+        return 77;
+    }
+    if (access("/etc/pki/tls/certs/ca-bundle.crt", F_OK) == 0) {
+        printf("# skip: this machine has Amazon Linux's bundle path\n");
+        return 77;
+    }
+    if (!copy_file(cert, "/etc/ssl/cert.pem"))
+        return 3;
+    setenv(CA_FALLBACK_URL_ENV, url, 1);
+    execl("/proc/self/exe", "test-http2",
+          "ca_fallback_used_when_the_builtin_bundle_is_missing", (char *)NULL);
+    return 127;
+}
+
+TEST(ca_fallback_used_when_the_builtin_bundle_is_missing)
+{
+    const char *inner = getenv(CA_FALLBACK_URL_ENV);
+    lp_http_response *r;
+    char url[96];
+    int status;
+    pid_t pid;
+
+    if (inner != NULL) { /* the re-run, inside the namespace */
+        ASSERT_OK(lp_http_get(NULL, inner, 10000, &r));
+        ASSERT_EQ(200, r->status);
+        ASSERT_STR_EQ("hello h2\n", r->body);
+        lp_http_response_free(r);
+        return;
+    }
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello.txt", port);
+    fflush(NULL);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        int rc = rerun_with_hidden_builtin_bundle(url);
+
+        fflush(NULL);
+        _exit(rc);
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 77)
+        ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
 LP_TEST_MAIN()

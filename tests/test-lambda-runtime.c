@@ -4,9 +4,11 @@
  * fault Lambda's emulators cannot produce. Each case checks what reached the
  * API (nothing lost silently) and what lp_lambda_run_with returned.
  */
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -586,6 +588,50 @@ TEST(missing_or_long_past_deadline_means_none)
     seen = one_deadline(raw);
     ASSERT_TRUE(seen.deadline != LP_DEADLINE_NEVER);
     ASSERT_EQ(0, seen.remaining_ms);
+}
+
+/* Lines of `text` that contain `needle`. */
+static int lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/*
+ * The warning about meaningless deadline headers is said once per process:
+ * the case above, run alone in a fresh process (the flag is process-wide,
+ * and earlier cases here may have set it), meets two such headers.
+ */
+TEST(deadline_warning_said_once_per_process)
+{
+    char path[] = "/tmp/lp-test-lambda-warn.XXXXXX";
+    int fd = mkstemp(path), status;
+    char *out = calloc(1, 65536);
+    pid_t pid;
+
+    ASSERT_TRUE(fd >= 0 && out != NULL);
+    unlink(path);
+    fflush(NULL);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(fd, STDERR_FILENO);
+        dup2(null, STDOUT_FILENO); /* its "ok" lines are not ours */
+        execl("/proc/self/exe", "test-lambda-runtime",
+              "missing_or_long_past_deadline_means_none", (char *)NULL);
+        _exit(127);
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_TRUE(pread(fd, out, 65535, 0) > 0);
+    close(fd);
+    ASSERT_EQ(1, lines_with(out, "is not a plausible Unix time in ms"));
+    free(out);
 }
 
 TEST(deadline_plausible_window)

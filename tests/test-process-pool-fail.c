@@ -350,6 +350,78 @@ TEST(fork_server_death_breaks_pool)
     assert_no_children();
 }
 
+/*
+ * In a child that closed 0-2 (as some daemons do): creates a pool, sends
+ * the test the fork server's and a worker's pids over `report`, checks
+ * that 0-2 are still closed (no pool descriptor took them: every child
+ * keeps 0-2, so one there would be inherited), then waits to be killed.
+ */
+static _Noreturn void pool_without_stdio(int report)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    long pids[3] = { 0, 0, -1 }; /* server, worker, a taken fd 0-2 */
+    lp_executor *ex;
+    lp_future *f;
+    void *r;
+
+    close(0);
+    close(1);
+    close(2);
+    o.max_workers = 2;
+    if (lp_process_pool_create(&o, &ex) != LP_OK)
+        _exit(2);
+    for (int i = 0; i < 2; i++) {
+        if (lp_executor_submit_bytes(ex, i == 0 ? task_ppid : task_pid, NULL, 0,
+                                     &f) != LP_OK ||
+            lp_future_result(f, 10000, &r) != LP_OK)
+            _exit(3);
+        pids[i] = strtol(((lp_bytes *)r)->data, NULL, 10);
+        lp_future_release(f);
+    }
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            pids[2] = fd;
+    if (write(report, pids, sizeof(pids)) != (ssize_t)sizeof(pids))
+        _exit(4);
+    pause();
+    _exit(5);
+}
+
+/*
+ * The fork server sees its parent die by EOF on its control socket. With
+ * 0-2 closed in the parent a pool descriptor could land there, and the
+ * server and workers, which keep 0-2, would hold the parent's ends of
+ * their own sockets: they never saw EOF and outlived a killed parent.
+ */
+TEST(parent_without_stdio_killed_leaves_no_children)
+{
+    long pids[3] = { 0, 0, -1 };
+    int fds[2], status;
+    pid_t child;
+
+    ASSERT_EQ(0, pipe(fds));
+    fflush(NULL);
+    child = fork();
+    ASSERT_TRUE(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        pool_without_stdio(fds[1]);
+    }
+    close(fds[1]);
+    ASSERT_EQ((ssize_t)sizeof(pids), read(fds[0], pids, sizeof(pids)));
+    close(fds[0]);
+    ASSERT_EQ(0, kill(child, SIGKILL));
+    ASSERT_EQ(child, waitpid(child, &status, 0));
+    if (pids[2] >= 0)
+        LP_TEST_FAIL("a pool descriptor took %ld", pids[2]);
+    for (int i = 0; i < 5000 && !(process_gone((pid_t)pids[0]) &&
+                                  process_gone((pid_t)pids[1]));
+         i++)
+        lp_test_sleep_ms(1);
+    ASSERT_TRUE(process_gone((pid_t)pids[0]));
+    ASSERT_TRUE(process_gone((pid_t)pids[1]));
+}
+
 /* Item 44: terminate_workers / kill_workers. */
 static void check_terminate(int sig, const char *name)
 {
@@ -666,6 +738,119 @@ TEST(create_under_fd_limit_2_workers)
 TEST(create_under_fd_limit_16_workers)
 {
     sweep_fd_limits(16);
+}
+
+/* Pids listed in /proc/<pid>/task/<tid>/children ("self" for this
+ * process), the first in *first; -1 when that task is gone. */
+static int children_of(const char *pid, long tid, long *first)
+{
+    char path[96];
+    long child;
+    int n = 0;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "/proc/%s/task/%ld/children", pid, tid);
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1; /* gone */
+    while (fscanf(fp, "%ld", &child) == 1)
+        if (n++ == 0 && first != NULL)
+            *first = child;
+    fclose(fp);
+    return n;
+}
+
+/* Workers the pool's fork server has now (its children). */
+static int server_children(void)
+{
+    long server = -1;
+    char pid[24];
+
+    ASSERT_EQ(1, children_of("self", (long)gettid(), &server));
+    snprintf(pid, sizeof(pid), "%ld", server);
+    return children_of(pid, server, NULL);
+}
+
+enum fd_limit_outcome { ALL_WORKERS, BROKE_CLEARLY };
+
+/*
+ * Past the pre-connected slots a worker's socket reaches this process with
+ * the fork server's SPAWNED message, and at the descriptor limit the kernel
+ * drops it. The fork server starts every worker at once; a task sleeping
+ * a second is still running when their messages come, so a break for want
+ * of descriptors fails it with the reason. Otherwise, with the limit lifted
+ * (`old`: counting children opens files), the pool must have every worker
+ * within 10 s: a pool that runs on with fewer than asked fails the test.
+ * The pool is to be destroyed next.
+ */
+static enum fd_limit_outcome
+workers_or_clear_break(lp_executor *ex, int workers, const struct rlimit *old)
+{
+    int64_t deadline, ms = 1000;
+    const lp_error *e;
+    lp_future *probe;
+    lp_status st;
+    void *r;
+
+    ASSERT_OK(
+        lp_executor_submit_bytes(ex, task_sleep_ms, &ms, sizeof(ms), &probe));
+    st = lp_future_result(probe, 20000, &r);
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, old));
+    if (st == LP_EBROKEN) {
+        e = lp_future_error(probe);
+        ASSERT_TRUE(e != NULL && e->code == EMFILE);
+        if (strstr(e->message, strerror(EMFILE)) == NULL)
+            LP_TEST_FAIL("message \"%s\"", e->message);
+        lp_future_release(probe);
+        return BROKE_CLEARLY;
+    }
+    ASSERT_OK(st);
+    lp_future_release(probe);
+    deadline = lp_test_now_ms() + 10000;
+    while (server_children() != workers) {
+        if (lp_test_now_ms() > deadline)
+            LP_TEST_FAIL("%d of %d workers and the pool not broken",
+                         server_children(), workers);
+        usleep(10000);
+    }
+    return ALL_WORKERS;
+}
+
+TEST(create_under_fd_limit_past_preconnected_workers)
+{
+    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+    int workers = 40, base = open_fds(), full = 0, broke = 0, refused = 0;
+    struct rlimit old, low;
+    lp_executor *ex;
+    lp_status st;
+
+    o.max_workers = workers;
+    ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+    for (int limit = base; limit < base + 4 * workers + 40 && full < 2;
+         limit++) {
+        low = old;
+        low.rlim_cur = (rlim_t)limit;
+        ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+        st = lp_process_pool_create(&o, &ex);
+        if (st != LP_OK) {
+            ASSERT_EQ(EMFILE, errno);
+            ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+            ASSERT_STATUS(LP_ESYS, st);
+            refused++;
+            continue;
+        }
+        if (workers_or_clear_break(ex, workers, &old) == ALL_WORKERS)
+            full++;
+        else
+            broke++;
+        lp_executor_destroy(ex);
+        ASSERT_EQ(base, open_fds());
+        assert_no_children();
+    }
+    printf("# %d workers: %d limits refused, %d broke the pool clearly, "
+           "%d gave every worker\n",
+           workers, refused, broke, full);
+    ASSERT_TRUE(refused > 0 && broke > 0 && full > 0);
 }
 
 /*

@@ -338,9 +338,11 @@ LP_EXTERN void lp_executor_destroy_scoped(lp_executor **ex);
  *    that hold locks across calls, or re-create the state in the initializer.
  *  - Workers keep only stdin, stdout and stderr of the parent's descriptors
  *    (the rest are closed, so no socket or pipe of the parent leaks into
- *    them). Signal handlers are inherited; the signal mask is the creating
- *    thread's. stdio buffers are inherited as they were at creation: call
- *    fflush(NULL) before creating the pool if that matters.
+ *    them). The pool's own descriptors stay above 2 even in a process that
+ *    closed its standard streams. Signal handlers are inherited; the
+ *    signal mask is the creating thread's. stdio buffers are inherited as
+ *    they were at creation: call fflush(NULL) before creating the pool if
+ *    that matters.
  *  - A worker ends with _exit() (atexit handlers do not run) unless a task
  *    calls exit() itself, which is reported as the worker dying.
  *
@@ -424,7 +426,11 @@ typedef struct lp_process_pool_options {
  * when short of descriptors, as creation takes 2 per worker for up to 16
  * workers, plus 5, and the pool keeps 1 per worker, plus 3); *out is NULL
  * on error. Every descriptor the fork server needs is made here, so a
- * shortage is this error rather than a pool that breaks later.
+ * shortage is this error rather than a pool that breaks later. Past 16
+ * workers the parent's end of each further worker's socket arrives from
+ * the fork server after this returns: if this process is out of
+ * descriptors then, the pool breaks (LP_EBROKEN, the error's code EMFILE)
+ * rather than running on with fewer workers than asked.
  * Destroy with lp_executor_destroy(), which waits for queued work and reaps
  * every child.
  */

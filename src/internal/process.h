@@ -76,11 +76,28 @@ struct lp__proc_config {
 pid_t lp__fork_server_start(const struct lp__proc_config *cfg, int ctl_fd,
                             const int *worker_fds, int chld_fd);
 
+/*
+ * Pool descriptors stay above 2. Every child of the pool keeps 0-2, so a
+ * pool descriptor that took one of them (the application had closed its
+ * standard streams) would be inherited by the fork server and each worker,
+ * keeping open sockets whose close they wait for, and a task writing to
+ * stdout would write into it. Moves `fd` up if it is 0-2; returns the
+ * descriptor, or -1 with errno set (`fd` closed). Async-signal-safe.
+ */
+int lp__fd_above_stdio(int fd);
+/* socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) with both ends above 2;
+ * 0, or -1 with errno set. Async-signal-safe. */
+int lp__socketpair_above_stdio(int sv[2]);
+
 /* Asks for 1 MiB socket buffers on both ends of a worker's socketpair. */
 void lp__worker_socket_buffers(const int sv[2]);
 
 /* Sends or receives exactly one control message; 0, or -1 with errno
- * (EPIPE/ECONNRESET: peer gone; 0 bytes at a message boundary: ENODATA). */
+ * (EPIPE/ECONNRESET: peer gone; 0 bytes at a message boundary: ENODATA).
+ * The received descriptor is -1 when none came, or LP__CTL_FD_LOST when
+ * one was sent but the kernel dropped it (the receiver was at its
+ * RLIMIT_NOFILE: MSG_CTRUNC). */
+#define LP__CTL_FD_LOST (-2)
 int lp__ctl_send(int fd, const struct lp__ctl_msg *m, int pass_fd);
 int lp__ctl_recv(int fd, struct lp__ctl_msg *m, int *passed_fd);
 
