@@ -32,7 +32,12 @@
  *
  * Locks: the client lock guards incoming, cancels and stopping; it is never
  * held while a future completes. The share locks (one per libcurl cache)
- * serve only the blocking calls in http_blocking.c.
+ * serve only the blocking calls in http_blocking.c. The loop's transfers
+ * keep TLS sessions per easy handle (spares keep theirs): libcurl 7.88's
+ * shared cache holds one session per host, and a TLS 1.3 session resumes
+ * once, so concurrent connections sharing it mostly make full handshakes
+ * (12 at once to one host, 5 rounds: 19 of 60 resumed with the share, 48
+ * without).
  */
 #include <stdatomic.h>
 #include <string.h>

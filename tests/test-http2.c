@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -504,6 +505,137 @@ TEST(ca_bundle_fallback_order)
     ASSERT_EQ(0, unlink(second));
     ASSERT_EQ(0, unlink(builtin));
     ASSERT_EQ(0, rmdir(dir));
+}
+
+/* openssl s_server -www on loopback (one connection at a time, each
+ * answered with a page saying whether the TLS session was "New" or
+ * "Reused"); its pid, or -1 when it did not start. */
+static pid_t start_s_server(int *out_port)
+{
+    const char *openssl = find(openssl_paths, 2);
+    char accept_arg[32], key[96];
+
+    snprintf(key, sizeof(key), "%s/key.pem", docroot);
+    for (int attempt = 10; attempt < 15; attempt++) {
+        char *argv[] = { (char *)openssl, "s_server", "-accept", accept_arg,
+                         "-cert",         cert,       "-key",    key,
+                         "-www",          "-quiet",   NULL };
+        pid_t pid;
+        int status;
+
+        *out_port = free_port(attempt);
+        snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", *out_port);
+        pid = spawn(argv);
+        for (int i = 0; i < 500 && !can_connect(*out_port); i++) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                break;
+            }
+            lp_test_sleep_ms(10);
+        }
+        if (pid > 0)
+            return pid;
+    }
+    return -1;
+}
+
+struct get_on_thread {
+    lp_http_client *c;
+    const char *url;
+    lp_status st;
+    lp_http_response *r;
+};
+
+static void *get_thread(void *arg)
+{
+    struct get_on_thread *g = arg;
+
+    g->st = lp_http_get(g->c, g->url, 10000, &g->r);
+    return NULL;
+}
+
+/* "New" or "Reused", from an s_server -www page. */
+static const char *session_word(const lp_http_response *r)
+{
+    if (strstr(r->body, "\nReused, ") != NULL)
+        return "Reused";
+    if (strstr(r->body, "\nNew, ") != NULL)
+        return "New";
+    return "?";
+}
+
+/*
+ * Blocking calls of one client share TLS sessions (the client's share
+ * handle): a call on another thread, on a new connection (s_server closes
+ * each), resumes the session the first call negotiated.
+ */
+TEST(tls_sessions_shared_between_threads)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    struct get_on_thread g = { 0 };
+    lp_http_response *r;
+    lp_http_client *c;
+    pthread_t t;
+    char url[96];
+    int status, p;
+    pid_t pid;
+
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    pid = start_s_server(&p);
+    ASSERT_TRUE(pid > 0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", p);
+    o.ca_file = cert;
+    ASSERT_OK(lp_http_client_create(&o, &c));
+    ASSERT_OK(lp_http_get(c, url, 10000, &r));
+    ASSERT_EQ(200, r->status);
+    ASSERT_STR_EQ("New", session_word(r));
+    lp_http_response_free(r);
+    g.c = c;
+    g.url = url;
+    ASSERT_EQ(0, pthread_create(&t, NULL, get_thread, &g));
+    ASSERT_EQ(0, pthread_join(t, NULL));
+    ASSERT_OK(g.st);
+    ASSERT_STR_EQ("Reused", session_word(g.r));
+    lp_http_response_free(g.r);
+    lp_http_client_destroy(c);
+    kill(pid, SIGTERM);
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+}
+
+/*
+ * The event loop keeps TLS sessions per easy handle, and keeps handles: a
+ * request after another (s_server closes each connection) runs on the
+ * first one's handle and resumes its session. (Not the client's shared
+ * cache: see "Locks" in src/http.c.)
+ */
+TEST(tls_session_resumed_by_the_event_loop)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_response *r;
+    lp_http_client *c;
+    lp_future *f;
+    char url[96];
+    int status, p;
+    pid_t pid;
+
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    pid = start_s_server(&p);
+    ASSERT_TRUE(pid > 0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", p);
+    o.ca_file = cert;
+    ASSERT_OK(lp_http_client_create(&o, &c));
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(lp_http_submit_get(c, url, &f));
+        ASSERT_OK(lp_future_result(f, 10000, (void **)&r));
+        ASSERT_EQ(200, r->status);
+        ASSERT_STR_EQ(i == 0 ? "New" : "Reused", session_word(r));
+        lp_future_release(f);
+    }
+    lp_http_client_destroy(c);
+    kill(pid, SIGTERM);
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
 }
 
 /* Copies file `from` to `to`; false on failure. */
