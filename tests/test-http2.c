@@ -564,6 +564,38 @@ static const char *session_word(const lp_http_response *r)
     return "?";
 }
 
+/* An s_server and a client that trusts it. */
+struct s_server_client {
+    pid_t pid;
+    lp_http_client *c;
+    char url[96];
+};
+
+/* False when the tools are missing (the first test says so). */
+static bool s_server_client_open(struct s_server_client *sc)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    int p;
+
+    if (server <= 0 && !start_nghttpd())
+        return false;
+    sc->pid = start_s_server(&p);
+    ASSERT_TRUE(sc->pid > 0);
+    snprintf(sc->url, sizeof(sc->url), "https://127.0.0.1:%d/", p);
+    o.ca_file = cert;
+    ASSERT_OK(lp_http_client_create(&o, &sc->c));
+    return true;
+}
+
+static void s_server_client_close(struct s_server_client *sc)
+{
+    int status;
+
+    lp_http_client_destroy(sc->c);
+    kill(sc->pid, SIGTERM);
+    ASSERT_EQ(sc->pid, waitpid(sc->pid, &status, 0));
+}
+
 /*
  * Blocking calls of one client share TLS sessions (the client's share
  * handle): a call on another thread, on a new connection (s_server closes
@@ -571,36 +603,25 @@ static const char *session_word(const lp_http_response *r)
  */
 TEST(tls_sessions_shared_between_threads)
 {
-    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
     struct get_on_thread g = { 0 };
+    struct s_server_client sc;
     lp_http_response *r;
-    lp_http_client *c;
     pthread_t t;
-    char url[96];
-    int status, p;
-    pid_t pid;
 
-    if (server <= 0 && !start_nghttpd())
-        return; /* reported by the first test */
-    pid = start_s_server(&p);
-    ASSERT_TRUE(pid > 0);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", p);
-    o.ca_file = cert;
-    ASSERT_OK(lp_http_client_create(&o, &c));
-    ASSERT_OK(lp_http_get(c, url, 10000, &r));
+    if (!s_server_client_open(&sc))
+        return;
+    ASSERT_OK(lp_http_get(sc.c, sc.url, 10000, &r));
     ASSERT_EQ(200, r->status);
     ASSERT_STR_EQ("New", session_word(r));
     lp_http_response_free(r);
-    g.c = c;
-    g.url = url;
+    g.c = sc.c;
+    g.url = sc.url;
     ASSERT_EQ(0, pthread_create(&t, NULL, get_thread, &g));
     ASSERT_EQ(0, pthread_join(t, NULL));
     ASSERT_OK(g.st);
     ASSERT_STR_EQ("Reused", session_word(g.r));
     lp_http_response_free(g.r);
-    lp_http_client_destroy(c);
-    kill(pid, SIGTERM);
-    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    s_server_client_close(&sc);
 }
 
 /*
@@ -611,31 +632,20 @@ TEST(tls_sessions_shared_between_threads)
  */
 TEST(tls_session_resumed_by_the_event_loop)
 {
-    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    struct s_server_client sc;
     lp_http_response *r;
-    lp_http_client *c;
     lp_future *f;
-    char url[96];
-    int status, p;
-    pid_t pid;
 
-    if (server <= 0 && !start_nghttpd())
-        return; /* reported by the first test */
-    pid = start_s_server(&p);
-    ASSERT_TRUE(pid > 0);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", p);
-    o.ca_file = cert;
-    ASSERT_OK(lp_http_client_create(&o, &c));
+    if (!s_server_client_open(&sc))
+        return;
     for (int i = 0; i < 2; i++) {
-        ASSERT_OK(lp_http_submit_get(c, url, &f));
+        ASSERT_OK(lp_http_submit_get(sc.c, sc.url, &f));
         ASSERT_OK(lp_future_result(f, 10000, (void **)&r));
         ASSERT_EQ(200, r->status);
         ASSERT_STR_EQ(i == 0 ? "New" : "Reused", session_word(r));
         lp_future_release(f);
     }
-    lp_http_client_destroy(c);
-    kill(pid, SIGTERM);
-    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    s_server_client_close(&sc);
 }
 
 /* Copies file `from` to `to`; false on failure. */
