@@ -2,15 +2,17 @@
  * lp-tune's arithmetic against hand-computed cases: billed duration at 1 ms
  * and 100 ms granularity, GB-s, USD per invocation from the us-east-1 price
  * list (lambda-facts.md section 3), Power Tuning's trimmed mean and balanced
- * score, the recommendation, and the price file.
+ * score, the recommendation, and the price file; and the chart's styles.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cost.h"
 #include "lp-test.h"
+#include "plot.h"
 #include "results.h"
 #include "stats.h"
 
@@ -221,6 +223,59 @@ TEST(price_file)
     unlink(write_temp(""));
     ASSERT_EQ(cost_load_prices("/nonexistent/prices", &p, err, sizeof(err)),
               -1);
+}
+
+/* The style part (" lc rgb ... pt N") of the plot line titled `title`. */
+static void style_of(const char *script, const char *title, char *out,
+                     size_t len)
+{
+    char quoted[64];
+    const char *end, *start;
+
+    snprintf(quoted, sizeof(quoted), " title \"%s\"", title);
+    end = strstr(script, quoted);
+    ASSERT_TRUE(end != NULL);
+    for (start = end; start > script && strncmp(start, " lc ", 4) != 0;)
+        start--;
+    ASSERT_TRUE(end - start < (long)len);
+    memcpy(out, start, (size_t)(end - start));
+    out[end - start] = '\0';
+}
+
+/*
+ * A Python mode is drawn in its C counterpart's colour, dashed with hollow
+ * points; other modes get other colours; both panels are log-log.
+ */
+TEST(plot_styles_pair_c_and_python)
+{
+    struct results r = { .n_cols = 4 };
+    char threads[128], py_threads[128], seq[128], py_seq[128];
+    char *script = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&script, &len);
+
+    r.cols[0] = TUNE_MODE_THREADS;
+    r.cols[1] = TUNE_MODE_PY_THREADS;
+    r.cols[2] = TUNE_MODE_SEQUENTIAL;
+    r.cols[3] = TUNE_MODE_PY_SEQUENTIAL;
+    ASSERT_TRUE(f != NULL);
+    plot_script(f, &r, "out.png", "data");
+    ASSERT_EQ(0, fclose(f));
+    style_of(script, "threads", threads, sizeof(threads));
+    style_of(script, "py-threads", py_threads, sizeof(py_threads));
+    style_of(script, "sequential", seq, sizeof(seq));
+    style_of(script, "py-sequential", py_seq, sizeof(py_seq));
+    /* " lc rgb \"#RRGGBB\"" is 17 characters, then dash and point. */
+    ASSERT_EQ(0, strncmp(threads, py_threads, 17));
+    ASSERT_EQ(0, strncmp(seq, py_seq, 17));
+    ASSERT_NE(0, strncmp(threads, seq, 17));
+    ASSERT_STR_EQ(" dt 1 pt 7", threads + 17);
+    ASSERT_STR_EQ(" dt 2 pt 6", py_threads + 17);
+    ASSERT_STR_EQ(" dt 1 pt 7", seq + 17);
+    ASSERT_STR_EQ(" dt 2 pt 6", py_seq + 17);
+    ASSERT_TRUE(strstr(script, "set logscale x 2\nset logscale y\n") != NULL);
+    ASSERT_TRUE(strstr(script, "yrange") == NULL);
+    free(script);
 }
 
 LP_TEST_MAIN()

@@ -1,8 +1,11 @@
 /*
- * The chart: two panels side by side, time (trimmed mean, ms, from 0) and
- * cost per million invocations (x86_64 USD, log scale) against memory on a
- * log axis, one line per mode. Data and script go to temporary files that are
- * removed after gnuplot ran; gnuplot's own messages go to stderr.
+ * The chart: two panels side by side, time (trimmed mean, ms) and cost per
+ * million invocations (x86_64 USD) against memory, all axes logarithmic (the
+ * seeds' py-processes takes ~30 times as long at 128 MB as threads), one
+ * line per mode. A mode and its Python counterpart (py-threads for threads)
+ * share a colour, the Python line dashed with hollow points, so the two
+ * languages compare at a glance. Data and script go to temporary files that
+ * are removed after gnuplot ran; gnuplot's own messages go to stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +44,33 @@ static void put_quoted(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Okabe-Ito colours, distinct for colour-blind readers too; one per C mode. */
+static const char *const palette[] = { "#0072B2", "#E69F00", "#009E73",
+                                       "#D55E00", "#CC79A7", "#56B4E9" };
+#define PALETTE_SIZE (sizeof(palette) / sizeof(palette[0]))
+
+/* The C mode a Python mode mirrors ("py-threads": threads), else `m`. */
+static enum tune_mode c_counterpart(enum tune_mode m)
+{
+    const char *name = tune_mode_info(m)->name;
+    int c;
+
+    if (!tune_mode_is_python(m) || strncmp(name, "py-", 3) != 0)
+        return m;
+    c = tune_mode_by_name(name + 3);
+    return c >= 0 ? (enum tune_mode)c : m;
+}
+
+/* Colour, dash and point style of mode `m`'s line. */
+static void put_style(FILE *f, enum tune_mode m)
+{
+    bool python = tune_mode_is_python(m);
+
+    fprintf(f, " lc rgb \"%s\" dt %d pt %d",
+            palette[(size_t)c_counterpart(m) % PALETTE_SIZE], python ? 2 : 1,
+            python ? 6 : 7); /* hollow or filled circle */
+}
+
 static void plot_panel(FILE *f, const struct results *r, const char *data_path,
                        int column)
 {
@@ -48,7 +78,9 @@ static void plot_panel(FILE *f, const struct results *r, const char *data_path,
     for (int col = 0; col < r->n_cols; col++) {
         fprintf(f, "%s", col ? ", \\\n     " : "");
         put_quoted(f, data_path);
-        fprintf(f, " index %d using 1:%d with linespoints title ", col, column);
+        fprintf(f, " index %d using 1:%d with linespoints", col, column);
+        put_style(f, r->cols[col]);
+        fputs(" title ", f);
         put_quoted(f, tune_mode_info(r->cols[col])->name);
     }
     fputc('\n', f);
@@ -65,15 +97,15 @@ void plot_script(FILE *f, const struct results *r, const char *path,
     fputs("set output ", f);
     put_quoted(f, path);
     fputs("\nset multiplot layout 1,2\n"
-          "set logscale x 2\nset grid\nset key outside right top\n"
-          "set xlabel \"memory (MB)\"\n",
+          "set logscale x 2\nset logscale y\nset grid\n"
+          "set key outside right top\nset xlabel \"memory (MB)\"\n",
           f);
     fputs("set title \"time per invocation\"\nset ylabel \"ms (trimmed "
-          "mean)\"\nset yrange [0:*]\n",
+          "mean)\"\n",
           f);
     plot_panel(f, r, data_path, 2);
     fputs("set title \"cost per 1M invocations (x86_64)\"\n"
-          "set ylabel \"USD\"\nset autoscale y\nset logscale y\n",
+          "set ylabel \"USD\"\n",
           f);
     plot_panel(f, r, data_path, 3);
     fputs("unset multiplot\n", f);
