@@ -400,8 +400,6 @@ static void close_from(int first)
     }
 }
 
-/* Larger buffers move big payloads in fewer wake-ups; the kernel caps the
- * request at net.core.[rw]mem_max, which is fine. */
 int lp__fd_above_stdio(int fd)
 {
     int high, err;
@@ -433,6 +431,8 @@ int lp__socketpair_above_stdio(int sv[2])
     return -1;
 }
 
+/* Larger buffers move big payloads in fewer wake-ups; the kernel caps the
+ * request at net.core.[rw]mem_max, which is fine. */
 void lp__worker_socket_buffers(const int sv[2])
 {
     static const int sockbuf = 1 << 20;
