@@ -590,8 +590,8 @@ TEST(missing_or_long_past_deadline_means_none)
     ASSERT_EQ(0, seen.remaining_ms);
 }
 
-/* Lines of `text` that contain `needle`. */
-static int lines_with(const char *text, const char *needle)
+/* Occurrences of `needle` in `text` (one per warning line). */
+static int occurrences(const char *text, const char *needle)
 {
     int n = 0;
 
@@ -630,7 +630,7 @@ TEST(deadline_warning_said_once_per_process)
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ASSERT_TRUE(pread(fd, out, 65535, 0) > 0);
     close(fd);
-    ASSERT_EQ(1, lines_with(out, "is not a plausible Unix time in ms"));
+    ASSERT_EQ(1, occurrences(out, "is not a plausible Unix time in ms"));
     free(out);
 }
 
