@@ -57,6 +57,10 @@
 
 enum phase { PHASE_QUEUED, PHASE_ACTIVE, PHASE_RETRYING, PHASE_DONE };
 
+/* Client ids: what a thread's kept easy handle (http_blocking.c) is keyed
+ * by, since a new client may get a destroyed one's address. */
+static atomic_uint_fast64_t next_client_id = 1;
+
 struct request {
     struct lp__http_xfer x;
     lp_future *f;
@@ -530,6 +534,7 @@ lp_status lp_http_client_create(const lp_http_client_options *opts,
     if (st != LP_OK)
         goto out_loop;
     c->fork_generation = lp__fork_generation();
+    c->id = atomic_fetch_add(&next_client_id, 1);
     atomic_store(&c->magic, LP__HTTP_CLIENT_MAGIC);
     *out = c;
     return LP_OK;

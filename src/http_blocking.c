@@ -7,9 +7,17 @@
  * lock callbacks below around every access to a shared cache; there is one
  * lp__mutex per cache (curl_lock_data), and libcurl never holds two at once.
  * Connections are not shared: libcurl does not support sharing them between
- * concurrent threads.
+ * concurrent threads. Instead each thread keeps the easy handle of its last
+ * call (reset, its own connection cache intact, detached from the share) for
+ * its next call with the same client: a worker that calls the same host
+ * again reuses its connection rather than paying a new TCP (and TLS)
+ * handshake. The handle is freed when the thread exits, or replaced when
+ * the thread calls with another client; a forked child never touches its
+ * parent's (its connections are the parent's sockets).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -79,6 +87,74 @@ void lp__http_client_release_share(struct lp_http_client *c)
     c->share_ready = false;
 }
 
+/* A thread's kept easy handle (pthread key: freed at thread exit). */
+struct kept_easy {
+    CURL *easy;
+    uint64_t client_id; /* 0: calls that named no client */
+    unsigned fork_generation;
+};
+
+static pthread_key_t kept_key;
+static bool kept_key_ok;
+static lp__once kept_once = LP__ONCE_INIT;
+
+static void kept_free(void *p)
+{
+    struct kept_easy *k = p;
+
+    if (k->fork_generation == lp__fork_generation())
+        curl_easy_cleanup(k->easy);
+    lp__free(k);
+}
+
+static void kept_key_create(void)
+{
+    kept_key_ok = pthread_key_create(&kept_key, kept_free) == 0;
+}
+
+/* This thread's kept handle for `client_id`, taken out of the slot, or
+ * NULL. One kept for another client is freed. */
+static CURL *take_kept_easy(uint64_t client_id)
+{
+    struct kept_easy *k;
+    CURL *easy = NULL;
+
+    lp__once_run(&kept_once, kept_key_create);
+    if (!kept_key_ok || (k = pthread_getspecific(kept_key)) == NULL)
+        return NULL;
+    pthread_setspecific(kept_key, NULL);
+    if (k->fork_generation != lp__fork_generation())
+        k->easy = NULL; /* the parent's connections: abandoned */
+    else if (k->client_id == client_id)
+        easy = k->easy;
+    else
+        curl_easy_cleanup(k->easy);
+    lp__free(k);
+    return easy;
+}
+
+/* Keeps `easy` for this thread's next call with `client_id`, or frees it. */
+static void keep_easy(CURL *easy, uint64_t client_id)
+{
+    struct kept_easy *k = NULL;
+
+    if (kept_key_ok && pthread_getspecific(kept_key) == NULL)
+        k = lp__malloc(sizeof(*k));
+    if (k == NULL) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    /* No option may point into the finished call's memory, nor the handle
+     * hold the client's share, which may be gone by its next use. */
+    curl_easy_reset(easy);
+    curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+    *k = (struct kept_easy){ easy, client_id, lp__fork_generation() };
+    if (pthread_setspecific(kept_key, k) != 0) {
+        curl_easy_cleanup(easy);
+        lp__free(k);
+    }
+}
+
 static void sleep_ns(int64_t ns)
 {
     struct timespec ts = { .tv_sec = ns / LP__NS_PER_SEC,
@@ -117,6 +193,7 @@ lp_status lp_http_perform(lp_http_client *c, const lp_http_request *req,
     const struct lp__http_defaults *d = &local;
     struct lp__http_xfer x;
     CURLSH *share = NULL;
+    uint64_t id = 0;
     lp_status st;
 
     if (out != NULL)
@@ -127,6 +204,7 @@ lp_status lp_http_perform(lp_http_client *c, const lp_http_request *req,
     if (st != LP_OK)
         return st;
     if (c != NULL) {
+        id = c->id;
         d = &c->defaults;
         /* A forked child must not take locks the parent's threads held. */
         share = lp__http_client_forked(c) ? NULL : c->share;
@@ -135,7 +213,11 @@ lp_status lp_http_perform(lp_http_client *c, const lp_http_request *req,
     }
     st = lp__http_xfer_init(&x, req, d, lp__monotonic_ns());
     if (st == LP_OK) {
+        x.easy = take_kept_easy(id);
         st = run_attempts(&x, d, share, out);
+        if (x.easy != NULL)
+            keep_easy(x.easy, id);
+        x.easy = NULL;
         lp__http_xfer_release(&x);
     }
     if (c == NULL)

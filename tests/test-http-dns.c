@@ -13,6 +13,7 @@
  */
 #include <dlfcn.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,8 +79,15 @@ static void get_ok(lp_http_client *c, const char *url)
     lp_http_response_free(r);
 }
 
+static void *get_without_client(void *url)
+{
+    get_ok(NULL, url);
+    return NULL;
+}
+
 TEST(blocking_calls_share_the_dns_cache)
 {
+    pthread_t t;
     enum { N = 4 };
     lp_thread_pool_options po = LP_THREAD_POOL_OPTIONS_INIT;
     struct delay_server *server;
@@ -96,10 +104,15 @@ TEST(blocking_calls_share_the_dns_cache)
     snprintf(url, sizeof(url), "http://" TEST_HOST ":%d/delay/0",
              delay_server_port(server));
 
-    /* Without a client each call has a cache of its own: two lookups. */
+    /* Without a client nothing is shared between threads: this thread's
+     * second call reuses its kept connection (no lookup), another thread
+     * looks the name up again. */
     before = atomic_load(&lookups);
     get_ok(NULL, url);
     get_ok(NULL, url);
+    ASSERT_EQ(before + 1, atomic_load(&lookups));
+    ASSERT_EQ(0, pthread_create(&t, NULL, get_without_client, url));
+    ASSERT_EQ(0, pthread_join(t, NULL));
     ASSERT_EQ(before + 2, atomic_load(&lookups));
 
     /* With one, this thread looks the name up once, and calls on the pool's

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1024,6 +1025,95 @@ TEST(blocking_calls_on_pool_threads)
     ASSERT_STATUS(LP_EHTTP, lp_http_get(c, url("/close"), 5000, &r));
     ASSERT_STATUS(LP_EHTTP, lp_http_get(c, "http://127.0.0.1:1/", 5000, &r));
     lp_http_client_destroy(c);
+}
+
+/* Connections a blocking GET of `u` opened (0: it reused one). */
+static unsigned blocking_new_connections(lp_http_client *c, const char *u)
+{
+    lp_http_response *r;
+    unsigned n;
+
+    ASSERT_OK(lp_http_get(c, u, 10000, &r));
+    ASSERT_EQ(200, r->status);
+    n = r->new_connections;
+    lp_http_response_free(r);
+    return n;
+}
+
+struct get_on_thread {
+    lp_http_client *c;
+    const char *url;
+    unsigned opened;
+};
+
+static void *get_on_thread(void *arg)
+{
+    struct get_on_thread *g = arg;
+
+    g->opened = blocking_new_connections(g->c, g->url);
+    return NULL;
+}
+
+/*
+ * A thread's blocking calls with one client keep their connection: the
+ * thread keeps its easy handle for its next call. Connections stay per
+ * thread and per client, go when the thread exits, and a forked child
+ * opens its own rather than talk on its parent's.
+ */
+TEST(blocking_calls_keep_their_connection)
+{
+    lp_http_client *c = new_client(NULL), *other = new_client(NULL);
+    struct get_on_thread g = { c, NULL, 0 };
+    struct own_server o;
+    char u[256];
+    pthread_t t;
+    pid_t pid;
+    int status;
+
+    own_server_start(&o);
+    snprintf(u, sizeof(u), "%s", own_url(&o, "/delay/0"));
+    ASSERT_EQ(1, blocking_new_connections(c, u));
+    ASSERT_EQ(0, blocking_new_connections(c, u));
+    ASSERT_EQ(0, blocking_new_connections(c, u));
+    ASSERT_TRUE(connections_reach(o.s, 1, 5000));
+    /* Another thread: a connection of its own, closed when it exits. */
+    g.url = u;
+    ASSERT_EQ(0, pthread_create(&t, NULL, get_on_thread, &g));
+    ASSERT_EQ(0, pthread_join(t, NULL));
+    ASSERT_EQ(1, g.opened);
+    ASSERT_TRUE(connections_reach(o.s, 1, 5000));
+    /* A forked child does not use this thread's connection. */
+    fflush(NULL);
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        lp_http_response *r;
+
+        /* No assertions here: report through the exit status. */
+        if (lp_http_get(c, u, 5000, &r) != LP_OK)
+            _exit(1);
+        _exit(r->new_connections == 1 ? 0 : 2);
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(0, WEXITSTATUS(status));
+    ASSERT_EQ(0, blocking_new_connections(c, u));
+    /* Another client on this thread: its own connection; this thread's
+     * connection for `c` is closed, not kept alongside. */
+    ASSERT_EQ(1, blocking_new_connections(other, u));
+    ASSERT_TRUE(connections_reach(o.s, 1, 5000));
+    ASSERT_EQ(1, blocking_new_connections(c, u));
+    /* A kept handle outlives its client harmlessly. */
+    lp_http_client_destroy(c);
+    c = new_client(NULL);
+    ASSERT_EQ(1, blocking_new_connections(c, u));
+    ASSERT_EQ(0, blocking_new_connections(c, u));
+    /* Calls that name no client keep theirs the same way. */
+    ASSERT_EQ(1, blocking_new_connections(NULL, u));
+    ASSERT_EQ(0, blocking_new_connections(NULL, u));
+    lp_http_client_destroy(other);
+    lp_http_client_destroy(c);
+    delay_server_stop(o.s);
 }
 
 /*

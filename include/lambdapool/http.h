@@ -22,7 +22,12 @@
  * For code already running on a pool thread, lp_http_perform / lp_http_get /
  * lp_http_post transfer on the calling thread and block. Blocking calls that
  * name a client share its DNS cache and TLS session cache (libcurl's share
- * interface, locked per cache), so many threads resolve a host once.
+ * interface, locked per cache), so many threads resolve a host once. Each
+ * thread keeps its last call's connection open for its next call with the
+ * same client (or with none), so a pool worker calling one host again skips
+ * the TCP and TLS handshakes; a thread holds at most the connections of one
+ * such handle (libcurl's per-handle cache, 5 by default) until it exits or
+ * calls with another client.
  *
  * libcurl needs curl_global_init() once per process before any other thread
  * uses it: the first lp_http_client_create() or blocking call makes that
@@ -32,7 +37,8 @@
  *
  * Fork: in a child forked after the client was created, lp_http_submit
  * returns LP_ESHUTDOWN (the loop thread stayed in the parent), blocking calls
- * naming the client work without its shared caches, and
+ * naming the client work without its shared caches and open their own
+ * connections (never the parent's kept ones), and
  * lp_http_client_destroy only invalidates the handle. The child may create
  * clients of its own.
  *
@@ -255,7 +261,9 @@ LP_EXTERN void lp_http_client_destroy(lp_http_client *c);
  * Performs `req` on the calling thread and waits for it, honouring its time
  * limit, retries and body cap. `c` may be NULL; with a client, the client's
  * defaults apply and its DNS and TLS session caches are shared (any number
- * of threads may do this at once). Returns LP_OK with *out set to a response
+ * of threads may do this at once). The connection stays open for the
+ * calling thread's next call with the same `c` (see the top of this file).
+ * Returns LP_OK with *out set to a response
  * the caller frees with lp_http_response_free (any HTTP status); else *out
  * is NULL and the status is one of the failure codes listed at the top of
  * this file, or LP_ENOMEM.

@@ -56,6 +56,7 @@ struct lp_http_client {
     unsigned max_concurrent;
     struct lp__http_multi_options multi_opts; /* immutable after create */
     unsigned fork_generation; /* lp__fork_generation() at create */
+    uint64_t id;              /* unique in the process, never 0 */
     int epoll_fd;             /* the loop's sockets, plus wake_fd */
     int wake_fd; /* eventfd: any thread wakes the loop by writing to it */
     lp__thread thread;
