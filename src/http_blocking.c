@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -97,6 +98,9 @@ struct kept_easy {
 static pthread_key_t kept_key;
 static bool kept_key_ok;
 static lp__once kept_once = LP__ONCE_INIT;
+/* Kept handles in the process, at most LP__HTTP_KEPT_MAX. A forked child
+ * starts with its parent's count, so it may keep fewer. */
+static atomic_int kept_count;
 
 static void kept_free(void *p)
 {
@@ -105,6 +109,7 @@ static void kept_free(void *p)
     if (k->fork_generation == lp__fork_generation())
         curl_easy_cleanup(k->easy);
     lp__free(k);
+    atomic_fetch_sub(&kept_count, 1);
 }
 
 static void kept_key_create(void)
@@ -130,7 +135,17 @@ static CURL *take_kept_easy(uint64_t client_id)
     else
         curl_easy_cleanup(k->easy);
     lp__free(k);
+    atomic_fetch_sub(&kept_count, 1);
     return easy;
+}
+
+/* Counts one more kept handle, if under the cap. */
+static bool kept_count_reserve(void)
+{
+    if (atomic_fetch_add(&kept_count, 1) < LP__HTTP_KEPT_MAX)
+        return true;
+    atomic_fetch_sub(&kept_count, 1);
+    return false;
 }
 
 /* Keeps `easy` for this thread's next call with `client_id`, or frees it. */
@@ -138,21 +153,25 @@ static void keep_easy(CURL *easy, uint64_t client_id)
 {
     struct kept_easy *k = NULL;
 
-    if (kept_key_ok && pthread_getspecific(kept_key) == NULL)
+    if (kept_key_ok && pthread_getspecific(kept_key) == NULL &&
+        kept_count_reserve()) {
         k = lp__malloc(sizeof(*k));
+        if (k == NULL)
+            atomic_fetch_sub(&kept_count, 1);
+    }
     if (k == NULL) {
         curl_easy_cleanup(easy);
         return;
     }
     /* No option may point into the finished call's memory, nor the handle
-     * hold the client's share, which may be gone by its next use. */
+     * hold the client's share, which may be gone by its next use; and it
+     * holds one connection at most. */
     curl_easy_reset(easy);
     curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+    curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, 1L);
     *k = (struct kept_easy){ easy, client_id, lp__fork_generation() };
-    if (pthread_setspecific(kept_key, k) != 0) {
-        curl_easy_cleanup(easy);
-        lp__free(k);
-    }
+    if (pthread_setspecific(kept_key, k) != 0)
+        kept_free(k);
 }
 
 static void sleep_ns(int64_t ns)

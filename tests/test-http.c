@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "delay_server.h"
+#include "http_client.h"
 #include "lp-test.h"
 
 static struct delay_server *server;
@@ -1112,6 +1113,64 @@ TEST(blocking_calls_keep_their_connection)
     ASSERT_EQ(1, blocking_new_connections(NULL, u));
     ASSERT_EQ(0, blocking_new_connections(NULL, u));
     lp_http_client_destroy(other);
+    lp_http_client_destroy(c);
+    delay_server_stop(o.s);
+}
+
+struct get_then_wait {
+    lp_http_client *c;
+    const char *url;
+    pthread_barrier_t *called, *go;
+};
+
+static void *get_then_wait(void *arg)
+{
+    struct get_then_wait *a = arg;
+
+    ASSERT_EQ(1, blocking_new_connections(a->c, a->url));
+    pthread_barrier_wait(a->called);
+    pthread_barrier_wait(a->go);
+    return NULL;
+}
+
+/*
+ * At most LP__HTTP_KEPT_MAX threads keep a connection: a big pool's workers
+ * must not hold a descriptor each after their fan-out (Lambda allows 1,024).
+ * Handles kept by this process's other tests count too, so a few less.
+ */
+TEST(kept_connections_are_capped)
+{
+    enum { N = LP__HTTP_KEPT_MAX + 8 };
+    lp_http_client *c = new_client(NULL);
+    struct get_then_wait arg;
+    pthread_barrier_t called, go;
+    struct own_server o;
+    pthread_t t[N];
+    char u[256];
+    int open = 0;
+    int64_t end;
+
+    own_server_start(&o);
+    snprintf(u, sizeof(u), "%s", own_url(&o, "/delay/0"));
+    ASSERT_EQ(0, pthread_barrier_init(&called, NULL, N + 1));
+    ASSERT_EQ(0, pthread_barrier_init(&go, NULL, N + 1));
+    arg = (struct get_then_wait){ c, u, &called, &go };
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(0, pthread_create(&t[i], NULL, get_then_wait, &arg));
+    pthread_barrier_wait(&called);
+    /* The server sees closes a moment later. */
+    end = lp_test_now_ms() + 5000;
+    while ((open = delay_server_connections(o.s)) > LP__HTTP_KEPT_MAX &&
+           lp_test_now_ms() < end)
+        lp_test_sleep_ms(2);
+    ASSERT_LE(open, LP__HTTP_KEPT_MAX);
+    ASSERT_GE(open, LP__HTTP_KEPT_MAX - 4);
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(0, pthread_join(t[i], NULL));
+    ASSERT_TRUE(connections_reach(o.s, 0, 5000)); /* freed at thread exit */
+    pthread_barrier_destroy(&called);
+    pthread_barrier_destroy(&go);
     lp_http_client_destroy(c);
     delay_server_stop(o.s);
 }

@@ -25,9 +25,9 @@
  * interface, locked per cache), so many threads resolve a host once. Each
  * thread keeps its last call's connection open for its next call with the
  * same client (or with none), so a pool worker calling one host again skips
- * the TCP and TLS handshakes; a thread holds at most the connections of one
- * such handle (libcurl's per-handle cache, 5 by default) until it exits or
- * calls with another client.
+ * the TCP and TLS handshakes. A thread keeps one connection, until it exits
+ * or calls with another client, and at most 64 threads keep one at a time
+ * (a 1,000-worker pool does not hold a descriptor per worker afterwards).
  *
  * libcurl needs curl_global_init() once per process before any other thread
  * uses it: the first lp_http_client_create() or blocking call makes that

@@ -25,6 +25,10 @@
 #define LP__HTTP_SMALL_RECV_BUFFER 1024L
 /* Finished easy handles kept for reuse (curl_easy_reset). */
 #define LP__HTTP_SPARE_EASY 64
+/* Threads that may keep a blocking call's connection open at once (each at
+ * most one): a 1,000-worker pool must not hold 1,000 descriptors of its
+ * 1,024 (Lambda's limit) after its fan-out. */
+#define LP__HTTP_KEPT_MAX 64
 
 struct request;
 struct epoll_event;
