@@ -223,6 +223,27 @@ for p in uv pool thread python; do
     ratio "wall warm event loop vs ${label[$p]} (N=$small)" "$p" "warm$small" wall_x
 done
 
+# Blocking calls on a small pool, as a handler's tasks make requests one
+# after another: SEQ_N GETs of /delay/1 on 8 workers, lambdapool's
+# lp_http_get (each worker keeps its connection) against Python's
+# ThreadPoolExecutor with urllib (a connection per request).
+seq_n=$((TASKS >= 1000000 ? 2000 : 40))
+if command -v python3 >/dev/null; then
+    cmd[pypool]="env LP_BENCH_HTTP_PY_POOL=1 python3 bench/http/bench_http.py"
+    label[pypool]="Python pool, urllib"
+    DELAY=1 WORKERS=8 measure pool "$seq_n" "seq"
+    DELAY=1 WORKERS=8 measure pypool "$seq_n" "seq"
+    echo "$seq_n GETs of /delay/1 on 8 workers (wall in ms):"
+    DELAY=1 table seq pool pypool
+    for k in cpu_ms wall_x; do
+        awk -v k="$k" -v n="$seq_n" -v a="${fig[pypool seq $k]:-}" \
+            -v b="${fig[pool seq $k]:-}" 'BEGIN { if (a != "" && b > 0) {
+            r = a / b
+            printf "ratio %s blocking GETs on 8 workers, lp_http_get vs Python pool, urllib (N=%s): ", (k == "cpu_ms" ? "cpu" : "wall"), n
+            printf (r >= 10 ? "%.1fx\n" : "%.2fx\n"), r } }'
+    done
+fi
+
 drops=$(($(listen_drops) - drops0))
 echo "listen queue overflows and drops during these runs (whole host): $drops"
 
