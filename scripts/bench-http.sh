@@ -18,6 +18,8 @@
 #   thread per request  one pthread per request, blocking lp_http_get
 #   Python threads      one threading.Thread per request, urllib.request
 # For each: wall time / DELAY, CPU time of the client process, its peak RSS.
+# Then blocking GETs one after another: 2,000 of /delay/1 on 8 workers,
+# lp_http_get on a thread pool vs Python's ThreadPoolExecutor with urllib.
 # Each figure is the lowest of REPEAT runs, each in a fresh process. The
 # smallest N is measured again warm: the second of two fan-outs in one
 # process (LP_BENCH_HTTP_ROUNDS=2), every peer alike. Prints
