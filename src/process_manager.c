@@ -283,9 +283,15 @@ static void describe_exit(int status, int *code, char *msg, size_t size)
  * for another worker, instead of failing with the one that died.
  */
 /* Puts a chain of items back at the front of the queue, in order. */
+/*
+ * Puts items the manager took back at the queue's front. A shutdown that
+ * cancelled the queue meanwhile did not see them: they are cancelled now
+ * (started ones stay, as shutdown leaves them), and once the workers are
+ * being terminated nothing left queued will run, so it fails.
+ */
 static void queue_front(struct process_pool *p, struct pp_item *first)
 {
-    struct pp_item *last = first;
+    struct pp_item *last = first, *cancelled = NULL, *failed = NULL;
     size_t n = 1;
 
     for (; last->next != NULL; last = last->next)
@@ -296,7 +302,14 @@ static void queue_front(struct process_pool *p, struct pp_item *first)
     if (p->qtail == NULL)
         p->qtail = last;
     p->queued += n;
+    if (p->cancel_queued)
+        cancelled = lp__pp_steal_queue_locked(p, true);
+    if (p->terminating)
+        failed = lp__pp_steal_queue_locked(p, false);
     lp__mutex_unlock(&p->mu);
+    lp__pp_abandon_list(cancelled, true, LP_ESHUTDOWN, "cancelled at shutdown");
+    lp__pp_abandon_list(failed, false, LP_ESHUTDOWN,
+                        "its pool was terminated before it ran");
 }
 
 static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
@@ -781,6 +794,21 @@ static struct pp_worker *worker_by_fd(struct process_pool *p, int fd)
     return NULL;
 }
 
+/* lp_process_pool_terminate's signal goes to every worker; what is still
+ * queued (only started tasks survive its cancel) will not run. */
+static void start_terminating(struct process_pool *p, int sig)
+{
+    struct pp_item *failed;
+
+    p->terminating = true;
+    ctl_send(p, LP__CTL_KILL_ALL, 0, 0, sig);
+    lp__mutex_lock(&p->mu);
+    failed = lp__pp_steal_queue_locked(p, false);
+    lp__mutex_unlock(&p->mu);
+    lp__pp_abandon_list(failed, false, LP_ESHUTDOWN,
+                        "its pool was terminated before it ran");
+}
+
 void *lp__pp_manager_main(void *arg)
 {
     struct process_pool *p = arg;
@@ -798,10 +826,8 @@ void *lp__pp_manager_main(void *arg)
             p->wake_pending = false;
             sig = p->terminate_sig;
             lp__mutex_unlock(&p->mu);
-            if (sig > 0 && !p->terminating) {
-                p->terminating = true;
-                ctl_send(p, LP__CTL_KILL_ALL, 0, 0, sig);
-            }
+            if (sig > 0 && !p->terminating)
+                start_terminating(p, sig);
         }
         for (int i = 2; i < n; i++) {
             struct pp_worker *w = worker_by_fd(p, p->pfds[i].fd);

@@ -346,8 +346,10 @@ static lp_status pp_shutdown(lp_executor *ex, bool wait, bool cancel_futures)
 
     lp__mutex_lock(&p->mu);
     p->shutdown = true;
-    if (cancel_futures)
+    if (cancel_futures) {
+        p->cancel_queued = true;
         cancelled = lp__pp_steal_queue_locked(p, true);
+    }
     wake_manager_locked(p);
     lp__mutex_unlock(&p->mu);
     lp__pp_abandon_list(cancelled, true, LP_ESHUTDOWN, "cancelled at shutdown");

@@ -105,6 +105,7 @@ struct process_pool {
     size_t queued;                 /* mu */
     uint64_t next_id;              /* mu */
     bool shutdown, broken;         /* mu */
+    bool cancel_queued;            /* mu: shutdown cancelled queued tasks */
     bool finished;                 /* mu: every child reaped */
     bool wake_pending;             /* mu */
     int terminate_sig; /* mu: lp_process_pool_terminate's signal, or 0 */
