@@ -277,21 +277,28 @@ static void describe_exit(int status, int *code, char *msg, size_t size)
     }
 }
 
+/* Fails what is queued once the pool is being terminated: it will not run
+ * (only started tasks outlive terminate's cancel). */
+static void fail_queued_when_terminating(struct process_pool *p)
+{
+    struct pp_item *failed;
+
+    lp__mutex_lock(&p->mu);
+    failed = lp__pp_steal_queue_locked(p, false);
+    lp__mutex_unlock(&p->mu);
+    lp__pp_abandon_list(failed, false, LP_ESHUTDOWN,
+                        "its pool was terminated before it ran");
+}
+
 /*
- * A worker runs its frames in order, so of those it was sent only the first
- * (the head) can have started. The rest go back to the front of the queue,
- * for another worker, instead of failing with the one that died.
- */
-/* Puts a chain of items back at the front of the queue, in order. */
-/*
- * Puts items the manager took back at the queue's front. A shutdown that
- * cancelled the queue meanwhile did not see them: they are cancelled now
- * (started ones stay, as shutdown leaves them), and once the workers are
- * being terminated nothing left queued will run, so it fails.
+ * Puts items the manager took back at the queue's front, in order. A
+ * shutdown that cancelled the queue meanwhile did not see them: they are
+ * cancelled now (started ones stay, as shutdown leaves them); once the
+ * pool is terminating, they fail.
  */
 static void queue_front(struct process_pool *p, struct pp_item *first)
 {
-    struct pp_item *last = first, *cancelled = NULL, *failed = NULL;
+    struct pp_item *last = first, *cancelled = NULL;
     size_t n = 1;
 
     for (; last->next != NULL; last = last->next)
@@ -304,14 +311,17 @@ static void queue_front(struct process_pool *p, struct pp_item *first)
     p->queued += n;
     if (p->cancel_queued)
         cancelled = lp__pp_steal_queue_locked(p, true);
-    if (p->terminating)
-        failed = lp__pp_steal_queue_locked(p, false);
     lp__mutex_unlock(&p->mu);
     lp__pp_abandon_list(cancelled, true, LP_ESHUTDOWN, "cancelled at shutdown");
-    lp__pp_abandon_list(failed, false, LP_ESHUTDOWN,
-                        "its pool was terminated before it ran");
+    if (p->terminating)
+        fail_queued_when_terminating(p);
 }
 
+/*
+ * A worker runs its frames in order, so of those it was sent only the first
+ * (the head) can have started. The rest go back to the front of the queue,
+ * for another worker, instead of failing with the one that died.
+ */
 static void requeue_unstarted(struct process_pool *p, struct pp_worker *w)
 {
     struct pp_item *first = w->head != NULL ? w->head->next : NULL;
@@ -794,19 +804,12 @@ static struct pp_worker *worker_by_fd(struct process_pool *p, int fd)
     return NULL;
 }
 
-/* lp_process_pool_terminate's signal goes to every worker; what is still
- * queued (only started tasks survive its cancel) will not run. */
+/* lp_process_pool_terminate's signal goes to every worker. */
 static void start_terminating(struct process_pool *p, int sig)
 {
-    struct pp_item *failed;
-
     p->terminating = true;
     ctl_send(p, LP__CTL_KILL_ALL, 0, 0, sig);
-    lp__mutex_lock(&p->mu);
-    failed = lp__pp_steal_queue_locked(p, false);
-    lp__mutex_unlock(&p->mu);
-    lp__pp_abandon_list(failed, false, LP_ESHUTDOWN,
-                        "its pool was terminated before it ran");
+    fail_queued_when_terminating(p);
 }
 
 void *lp__pp_manager_main(void *arg)
