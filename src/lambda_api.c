@@ -427,11 +427,29 @@ static void fail_oom(struct lp__lambda_result *res)
     snprintf(res->detail, sizeof(res->detail), "out of memory");
 }
 
+/* Sends the POST set up on api->curl with `hdrs`. A refused POST's body
+ * says why (e.g. a 413's errorMessage): it becomes res->detail. */
+static void perform_post(struct lp__lambda_api *api, struct curl_slist *hdrs,
+                         struct lp__lambda_result *res)
+{
+    struct sink answer = { NULL, 0, 0, 1024, true, false, false };
+
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, discard_header_cb);
+    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &answer);
+    perform(api, res);
+    if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
+        snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
+                 res->http_status, answer.data);
+    lp__free(answer.data);
+}
+
 void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
                          const void *data, size_t len, const char *error_type,
                          const char *xray_cause, struct lp__lambda_result *res)
 {
-    struct sink answer = { NULL, 0, 0, 1024, true, false, false };
     struct curl_slist *err_hdrs = NULL, *hdrs = api->post_hdrs, *tmp = NULL;
     char line[256];
 
@@ -475,19 +493,9 @@ void lp__lambda_api_post(struct lp__lambda_api *api, const char *path,
     curl_easy_setopt(api->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, data ? data : "");
     curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, discard_header_cb);
-    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &answer);
-    perform(api, res);
-    /* A refused POST's body says why (e.g. a 413's errorMessage). */
-    if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
-        snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
-                 res->http_status, answer.data);
+    perform_post(api, hdrs, res);
     curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(err_hdrs);
-    lp__free(answer.data);
 }
 
 /* Adapts libcurl's callbacks to the stream's. */
@@ -553,7 +561,6 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
                                 void *arg, struct lp__lambda_result *res)
 {
     struct stream_cb cb = { read, trailer, arg };
-    struct sink answer = { NULL, 0, 0, 1024, true, false, false };
     struct curl_slist *hdrs = stream_headers(headers);
     CURL *loop_handle;
 
@@ -585,17 +592,8 @@ void lp__lambda_api_post_stream(struct lp__lambda_api *api, const char *path,
     curl_easy_setopt(api->curl, CURLOPT_READDATA, &cb);
     curl_easy_setopt(api->curl, CURLOPT_TRAILERFUNCTION, stream_trailer_cb);
     curl_easy_setopt(api->curl, CURLOPT_TRAILERDATA, &cb);
-    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(api->curl, CURLOPT_HEADERFUNCTION, discard_header_cb);
-    curl_easy_setopt(api->curl, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &answer);
-    perform(api, res);
-    if (res->st == LP_OK && res->http_status != 202 && answer.len > 0)
-        snprintf(res->detail, sizeof(res->detail), "HTTP %ld: %.200s",
-                 res->http_status, answer.data);
+    perform_post(api, hdrs, res);
     curl_easy_cleanup(api->curl);
     api->curl = loop_handle;
     curl_slist_free_all(hdrs);
-    lp__free(answer.data);
 }

@@ -139,12 +139,23 @@ typedef lp_status (*submit_fn)(lp_executor *ex, struct run_state *rs,
  * counting failures (one that could not be submitted, and every one after
  * it, counts as failed). Destroys `ex` and frees `fs`.
  */
-static void run_on_pool(struct run_state *rs, lp_executor *ex, lp_future **fs,
-                        int tasks, submit_fn submit)
+/* Runs `tasks` tasks on `ex`, which lp_*_pool_create made with status
+ * `created`; frees the pool. -1 when there was none to run them on. */
+static int run_on_pool(struct run_state *rs, lp_status created, lp_executor *ex,
+                       int tasks, submit_fn submit)
 {
-    lp_status st = LP_OK;
+    lp_future **fs = NULL;
+    lp_status st = created;
     int n = 0;
 
+    if (st == LP_OK && (fs = calloc((size_t)tasks, sizeof(*fs))) == NULL)
+        st = LP_ENOMEM;
+    if (st != LP_OK) {
+        record_failure(rs, lp_status_str(st));
+        if (ex != NULL)
+            lp_executor_destroy(ex);
+        return -1;
+    }
     for (; n < tasks; n++) {
         st = submit(ex, rs, &fs[n]);
         if (st != LP_OK) {
@@ -156,6 +167,7 @@ static void run_on_pool(struct run_state *rs, lp_executor *ex, lp_future **fs,
     atomic_fetch_add(&rs->failed, tasks - n - (st != LP_OK ? 1 : 0));
     lp_executor_destroy(ex);
     free(fs);
+    return 0;
 }
 #endif
 
@@ -203,20 +215,13 @@ static lp_status submit_thread_task(lp_executor *ex, struct run_state *rs,
 static int run_thread_pool(struct run_state *rs, int tasks, int workers)
 {
     lp_thread_pool_options opts = LP_THREAD_POOL_OPTIONS_INIT;
-    lp_future **fs = calloc((size_t)tasks, sizeof(*fs));
     lp_executor *ex = NULL;
     lp_status st;
 
     opts.max_workers = workers > 0 ? workers : tasks;
     opts.stack_size = TASK_STACK_SIZE;
-    st = fs == NULL ? LP_ENOMEM : lp_thread_pool_create(&opts, &ex);
-    if (st != LP_OK) {
-        record_failure(rs, lp_status_str(st));
-        free(fs);
-        return -1;
-    }
-    run_on_pool(rs, ex, fs, tasks, submit_thread_task);
-    return 0;
+    st = lp_thread_pool_create(&opts, &ex);
+    return run_on_pool(rs, st, ex, tasks, submit_thread_task);
 }
 #endif
 
@@ -244,7 +249,6 @@ static lp_status submit_process_task(lp_executor *ex, struct run_state *rs,
 static int run_process_pool(struct run_state *rs, int tasks, int workers)
 {
     lp_process_pool_options opts = LP_PROCESS_POOL_OPTIONS_INIT;
-    lp_future **fs = calloc((size_t)tasks, sizeof(*fs));
     lp_executor *ex = NULL;
     lp_status st;
 
@@ -256,14 +260,8 @@ static int run_process_pool(struct run_state *rs, int tasks, int workers)
      * runs them one after the other while others idle. */
     opts.max_inflight = 1;
     fflush(NULL);
-    st = fs == NULL ? LP_ENOMEM : lp_process_pool_create(&opts, &ex);
-    if (st != LP_OK) {
-        record_failure(rs, lp_status_str(st));
-        free(fs);
-        return -1;
-    }
-    run_on_pool(rs, ex, fs, tasks, submit_process_task);
-    return 0;
+    st = lp_process_pool_create(&opts, &ex);
+    return run_on_pool(rs, st, ex, tasks, submit_process_task);
 }
 #endif
 
