@@ -110,7 +110,7 @@ declare -A cmd=(
 )
 
 measure() { # PEER N [TAG]: keeps the lowest of each figure over REPEAT runs
-    local peer=$1 n=$2 tag=${3:-$2} out k v key runs=$REPEAT
+    local peer=$1 n=$2 tag=${3:-$2} out runs=$REPEAT
     # One multi handle with N transfers costs O(N^2) in libcurl 7.88 (see
     # src/http_shard.c): one run of the libuv peer for large N (~18 s).
     if [ "$peer" = uv ] && [ "$n" -gt 2000 ]; then
@@ -125,14 +125,7 @@ measure() { # PEER N [TAG]: keeps the lowest of each figure over REPEAT runs
             failed=1
             return 0
         fi
-        while read -r k v; do
-            [ -n "$k" ] || continue
-            key="$peer $tag $k"
-            if [ -z "${fig[$key]:-}" ] || awk -v a="$v" -v b="${fig[$key]}" \
-                'BEGIN { exit !(a < b) }'; then
-                fig[$key]=$v
-            fi
-        done <<<"$out"
+        keep_lowest fig "$peer $tag " <<<"$out"
     done
 }
 

@@ -47,7 +47,7 @@ bash_cmd=$LAMBDA_TASK_ROOT/bootstrap
 # word list given as a string (no quoting inside).
 declare -A low
 measure() {
-    local runs=$1 out k v spec name
+    local runs=$1 out spec name
     shift
     low=()
     for _ in $(seq "$runs"); do
@@ -55,13 +55,7 @@ measure() {
             name=${spec%%=*}
             # shellcheck disable=SC2086
             out=$(${spec#*=}) || { echo "bench-lambda: ${spec#*=} failed" >&2; return 1; }
-            while read -r k v; do
-                [ -n "$k" ] || continue
-                if [ -z "${low[$name:$k]:-}" ] ||
-                    awk -v a="$v" -v b="${low[$name:$k]}" 'BEGIN { exit !(a < b) }'; then
-                    low[$name:$k]=$v
-                fi
-            done <<<"$out"
+            keep_lowest low "$name:" <<<"$out"
         done
     done
 }

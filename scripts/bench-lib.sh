@@ -13,3 +13,18 @@ target() {
         print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "met" : "MISSED" }')
     printf '  %-*s %-6s (%s)\n' "$width" "$text" "$ok" "$v"
 }
+
+# keep_lowest ARRAY PREFIX: reads "<key> <value>" lines; ARRAY[PREFIX<key>]
+# keeps the lowest value seen (each figure is the lowest of its runs).
+keep_lowest() {
+    local -n into=$1
+    local prefix=$2 k v
+    while read -r k v; do
+        [ -n "$k" ] || continue
+        k=$prefix$k
+        if [ -z "${into[$k]:-}" ] || awk -v a="$v" -v b="${into[$k]}" \
+            'BEGIN { exit !(a < b) }'; then
+            into[$k]=$v
+        fi
+    done
+}

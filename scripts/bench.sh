@@ -68,7 +68,7 @@ have() { [ -n "${cmd[$1]:-}" ]; }
 # stores each "<key> <value>" it prints as fig["PEER TAG<key>"], keeping the
 # lowest value when run repeatedly.
 measure() {
-    local peer=$1 tag=$2 out k v
+    local peer=$1 tag=$2 out
     shift 2
     # shellcheck disable=SC2086
     if ! out=$(timeout "$RUN_TIMEOUT" ${cmd[$peer]} "$@" 2>&1); then
@@ -77,14 +77,7 @@ measure() {
         failed=1
         return 0
     fi
-    while read -r k v; do
-        [ -n "$k" ] || continue
-        k="$peer $tag$k"
-        if [ -z "${fig[$k]:-}" ] || awk -v a="$v" -v b="${fig[$k]}" \
-            'BEGIN { exit !(a < b) }'; then
-            fig[$k]=$v
-        fi
-    done <<<"$out"
+    keep_lowest fig "$peer $tag" <<<"$out"
 }
 
 # show PEER KEY UNIT [NOTE]: one figure, or "skipped"/"failed".
