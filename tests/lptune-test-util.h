@@ -9,9 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "delay_server.h"
 #include "lp-test.h"
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-#    include "delay_server.h"
 
 /* Forks a child serving on an ephemeral port until killed; returns it. */
 static inline pid_t start_server_child(int *port)
@@ -39,7 +38,5 @@ static inline pid_t start_server_child(int *port)
     ASSERT_TRUE(*port > 0);
     return pid;
 }
-
-#endif
 
 #endif

@@ -7,10 +7,7 @@ foreach(t test-lptune-cost test-lptune-throttle test-lptune-cli
     target_link_libraries(${t} PRIVATE lp_tune_core)
     set_tests_properties(${t} PROPERTIES LABELS "lptune" ENVIRONMENT
       "LP_TUNE_BIN=$<TARGET_FILE:lp-tune>;LP_TUNE_PRICES=${PROJECT_SOURCE_DIR}/tools/lp-tune/prices.conf")
-    if(TARGET lp_delay_server)
-      target_link_libraries(${t} PRIVATE lp_delay_server)
-      target_compile_definitions(${t} PRIVATE LP_TUNE_HAVE_DELAY_SERVER=1)
-    endif()
+    target_link_libraries(${t} PRIVATE lp_delay_server)
   endif()
 endforeach()
 

@@ -13,17 +13,12 @@
 /* The event-loop mode: 10,000 requests from one thread of one process. */
 TEST(event_loop_ten_thousand)
 {
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
     struct workload w = { .kind = TUNE_WL_URL };
     struct mode_result res;
     char url[64];
     pid_t server;
     int port;
 
-    if (!tune_mode_available(TUNE_MODE_EVENT_LOOP)) {
-        printf("skipped: no event-loop mode in this build\n");
-        return;
-    }
     ASSERT_TRUE(workload_raise_fd_limit(10000 / 3 + 1) >= 10000 + 64);
     server = start_server_child(&port);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/delay/1000", port);
@@ -40,9 +35,6 @@ TEST(event_loop_ten_thousand)
     ASSERT_EQ(res.ok, 10000);
     ASSERT_TRUE(res.elapsed_ms >= 1000);
     ASSERT_TRUE(res.elapsed_ms < 60000);
-#else
-    printf("skipped: no delay server in this build\n");
-#endif
 }
 
 LP_TEST_MAIN()

@@ -27,7 +27,6 @@
 #endif
 #define LOAD_CLIENTS 2
 
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
 /* A client process: LOAD_TASKS threads, one request each; the result goes
  * back through `fd`. */
 static pid_t start_client(const char *url, int fd)
@@ -49,11 +48,9 @@ static pid_t start_client(const char *url, int fd)
     }
     return pid;
 }
-#endif
 
 TEST(ten_thousand_concurrent_requests)
 {
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
     pid_t server, clients[LOAD_CLIENTS];
     struct mode_result res;
     int fds[2], port, ok = 0;
@@ -90,9 +87,6 @@ TEST(ten_thousand_concurrent_requests)
     waitpid(server, NULL, 0);
     ASSERT_EQ(ok, LOAD_CLIENTS * LOAD_TASKS);
     ASSERT_TRUE(lp_test_now_ms() - t0 < 60000);
-#else
-    printf("skipped: no delay server in this build\n");
-#endif
 }
 
 TEST(sequential_counts_failures)
@@ -119,8 +113,6 @@ TEST(sleep_modes_overlap)
     struct mode_result res;
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        if (!tune_mode_available(modes[i]))
-            continue;
         /* Starting 8 threads or processes can stall for hundreds of ms on
          * a loaded machine: a slow run is made again (three times at
          * most); every run must be complete. */

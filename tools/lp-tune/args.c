@@ -49,24 +49,6 @@ bool tune_mode_is_python(enum tune_mode m)
     return modes[m].script != NULL;
 }
 
-bool tune_mode_available(enum tune_mode m)
-{
-#ifndef LP_TUNE_HAVE_THREAD_POOL
-    if (m == TUNE_MODE_THREAD_POOL)
-        return false;
-#endif
-#ifndef LP_TUNE_HAVE_PROCESS_POOL
-    if (m == TUNE_MODE_PROCESS_POOL)
-        return false;
-#endif
-#ifndef LP_TUNE_HAVE_HTTP
-    if (m == TUNE_MODE_EVENT_LOOP)
-        return false;
-#endif
-    (void)m;
-    return true;
-}
-
 int tune_mode_by_name(const char *name)
 {
     for (int m = 0; m < TUNE_MODE_COUNT; m++) {
@@ -89,10 +71,8 @@ void tune_config_defaults(struct tune_config *cfg)
     cfg->balanced_weight = 0.5;
     for (size_t i = 0; i < sizeof(memory) / sizeof(memory[0]); i++)
         cfg->memory_mb[cfg->n_memory++] = memory[i];
-    for (int m = TUNE_MODE_SEQUENTIAL; m <= TUNE_MODE_EVENT_LOOP; m++) {
-        if (tune_mode_available(m))
-            cfg->modes |= 1u << m;
-    }
+    for (int m = TUNE_MODE_SEQUENTIAL; m <= TUNE_MODE_EVENT_LOOP; m++)
+        cfg->modes |= 1u << m;
     cfg->format = TUNE_FMT_TABLE;
     cfg->python_exe = "python3";
     cfg->billing_ms = 1;
@@ -172,10 +152,8 @@ void tune_print_help(void *out)
         "\n"
         "Modes:\n",
         f);
-    for (int m = 0; m < TUNE_MODE_COUNT; m++) {
-        fprintf(f, "  %-16s %s%s\n", modes[m].name, modes[m].help,
-                tune_mode_available(m) ? "" : " (not yet available)");
-    }
+    for (int m = 0; m < TUNE_MODE_COUNT; m++)
+        fprintf(f, "  %-16s %s\n", modes[m].name, modes[m].help);
     fputs(
         "\n"
         "Memory settings are emulated as Lambda allocates CPU: 1769 MB is one\n"
@@ -322,19 +300,11 @@ static int parse_mode_list(const char *s, struct tune_config *cfg, char *err,
             return fail(err, errlen, "--modes: empty element in '%s'", s);
         m = tune_mode_by_name(tok);
         if (strcmp(tok, "all") == 0) {
-            for (int i = 0; i < TUNE_MODE_COUNT; i++) {
-                if (tune_mode_available(i))
-                    cfg->modes |= 1u << i;
-            }
+            cfg->modes |= (1u << TUNE_MODE_COUNT) - 1;
             continue;
         }
         if (m < 0)
             return fail(err, errlen, "--modes: unknown mode '%s' (see --help)",
-                        tok);
-        if (!tune_mode_available(m))
-            return fail(err, errlen,
-                        "--modes: mode '%s' is not yet available in this "
-                        "build",
                         tok);
         cfg->modes |= 1u << m;
     }
@@ -538,7 +508,7 @@ static int apply_option(int c, const char *arg, struct tune_config *cfg,
     case OPT_WORKER: {
         int m = tune_mode_by_name(arg);
 
-        if (m < 0 || tune_mode_is_python(m) || !tune_mode_available(m))
+        if (m < 0 || tune_mode_is_python(m))
             return fail(err, errlen, "--worker: '%s' is not a C mode", arg);
         cfg->worker = true;
         cfg->worker_mode = m;

@@ -26,10 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lambdapool/http.h"
 #include "lambdapool/lambdapool.h"
-#ifdef LP_TUNE_HAVE_HTTP
-#    include "lambdapool/http.h"
-#endif
 #include "modes.h"
 
 #define TASK_STACK_SIZE (256 * 1024)
@@ -113,7 +111,6 @@ static int run_threads(struct run_state *rs, int tasks)
     return 0;
 }
 
-#if defined(LP_TUNE_HAVE_THREAD_POOL) || defined(LP_TUNE_HAVE_PROCESS_POOL)
 /* Waits for every future of `fs`, counting failures; releases them. */
 static void collect_futures(struct run_state *rs, lp_future **fs, int n)
 {
@@ -169,9 +166,7 @@ static int run_on_pool(struct run_state *rs, lp_status created, lp_executor *ex,
     free(fs);
     return 0;
 }
-#endif
 
-#ifdef LP_TUNE_HAVE_HTTP
 /* As collect_futures, and a response must be a 200. */
 static void collect_responses(struct run_state *rs, lp_future **fs, int n)
 {
@@ -193,9 +188,7 @@ static void collect_responses(struct run_state *rs, lp_future **fs, int n)
         lp_future_release(fs[i]);
     }
 }
-#endif
 
-#ifdef LP_TUNE_HAVE_THREAD_POOL
 static void *pool_task(void *arg, lp_task *task)
 {
     struct run_state *rs = arg;
@@ -223,9 +216,7 @@ static int run_thread_pool(struct run_state *rs, int tasks, int workers)
     st = lp_thread_pool_create(&opts, &ex);
     return run_on_pool(rs, st, ex, tasks, submit_thread_task);
 }
-#endif
 
-#ifdef LP_TUNE_HAVE_PROCESS_POOL
 /* Read by pool workers: they are forked from this image after it is set. */
 static const struct workload *pool_workload;
 
@@ -263,9 +254,7 @@ static int run_process_pool(struct run_state *rs, int tasks, int workers)
     st = lp_process_pool_create(&opts, &ex);
     return run_on_pool(rs, st, ex, tasks, submit_process_task);
 }
-#endif
 
-#ifdef LP_TUNE_HAVE_HTTP
 /*
  * The event loop runs the requests itself: tasks here are HTTP GETs only,
  * each on a fresh connection the server closes, as the other modes' are.
@@ -303,7 +292,6 @@ static int run_event_loop(struct run_state *rs, int tasks)
     free(fs);
     return 0;
 }
-#endif
 
 /* The child side of process-per-task: run, report through the exit code. */
 static _Noreturn void process_child(struct run_state *rs)
@@ -376,31 +364,19 @@ int modes_run(enum tune_mode m, const struct workload *w, int tasks,
         rc = run_threads(&rs, tasks);
         break;
     case TUNE_MODE_THREAD_POOL:
-#ifdef LP_TUNE_HAVE_THREAD_POOL
         rc = run_thread_pool(&rs, tasks, workers);
-#else
-        record_failure(&rs, "thread-pool is not yet available in this build");
-#endif
         break;
     case TUNE_MODE_PROCESSES:
         rc = run_processes(&rs, tasks);
         break;
     case TUNE_MODE_PROCESS_POOL:
-#ifdef LP_TUNE_HAVE_PROCESS_POOL
         rc = run_process_pool(&rs, tasks, workers);
-#else
-        record_failure(&rs, "process-pool is not yet available in this build");
-#endif
         break;
     case TUNE_MODE_EVENT_LOOP:
-#ifdef LP_TUNE_HAVE_HTTP
         if (w->kind == TUNE_WL_URL || w->kind == TUNE_WL_IO_DELAY)
             rc = run_event_loop(&rs, tasks);
         else
             record_failure(&rs, "event-loop runs HTTP requests only");
-#else
-        record_failure(&rs, "event-loop is not yet available in this build");
-#endif
         break;
     default:
         record_failure(&rs, "not a C mode");

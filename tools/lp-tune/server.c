@@ -19,9 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "delay_server.h"
 #include "server.h"
-#ifdef LP_TUNE_HAVE_DELAY_SERVER
-#    include "delay_server.h"
 
 /* The server process: never returns. */
 static _Noreturn void serve(int ctl_fd, int report_fd, pid_t parent)
@@ -98,19 +97,3 @@ void tune_server_stop(struct tune_server *s)
         }
     s->pid = -1;
 }
-#else
-int tune_server_start(struct tune_server *s, char *err, size_t errlen)
-{
-    s->pid = -1;
-    s->ctl_fd = -1;
-    snprintf(err, errlen,
-             "--io-delay needs the loopback delay server, which "
-             "this build lacks; use --url, --sleep or --cpu");
-    return -1;
-}
-
-void tune_server_stop(struct tune_server *s)
-{
-    (void)s;
-}
-#endif

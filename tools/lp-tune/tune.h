@@ -60,9 +60,6 @@ struct tune_mode_info {
 /* Static description of mode `m` (0 <= m < TUNE_MODE_COUNT). */
 const struct tune_mode_info *tune_mode_info(enum tune_mode m);
 
-/* True when mode `m` can run in this build. */
-bool tune_mode_available(enum tune_mode m);
-
 /* True for the seeds' Python programs. */
 bool tune_mode_is_python(enum tune_mode m);
 
