@@ -27,6 +27,11 @@
 
 #define MAX_IOV 64
 
+/* Reads of one worker's socket per wake-up (so one chatty worker cannot
+ * starve the others), and batches of them once it has exited. */
+#define READ_ROUNDS       8
+#define EXIT_READ_BATCHES 128
+
 /*
  * A task is sent ahead to a busy worker only when the work in flight there
  * is expected to end within this long: pipelining saves a round trip (tens
@@ -481,7 +486,12 @@ static bool handle_frame(struct process_pool *p, struct pp_worker *w,
     return true;
 }
 
-static void read_worker(struct process_pool *p, struct pp_worker *w)
+/*
+ * Handles what `w` sent, in at most `rounds` reads (bounded, so one chatty
+ * worker cannot starve the others). True when its socket had nothing more
+ * to give (EAGAIN).
+ */
+static bool read_worker(struct process_pool *p, struct pp_worker *w, int rounds)
 {
     struct lp__frame_header h;
     unsigned char *buf, *body;
@@ -489,17 +499,16 @@ static void read_worker(struct process_pool *p, struct pp_worker *w)
     ssize_t n;
     lp_status st;
 
-    /* Bounded, so one chatty worker cannot starve the others. */
-    for (int round = 0; round < 8 && w->state == SLOT_READY; round++) {
+    for (int round = 0; round < rounds && w->state == SLOT_READY; round++) {
         lp__frame_reader_space(&w->rd, &buf, &room);
         n = read(w->fd, buf, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
-            return;
+            return true;
         if (n <= 0) {
             worker_eof(p, w);
-            return;
+            return false;
         }
         lp__frame_reader_commit(&w->rd, (size_t)n);
         while ((st = lp__frame_reader_next(&w->rd, &h, &body)) == LP_OK) {
@@ -508,14 +517,36 @@ static void read_worker(struct process_pool *p, struct pp_worker *w)
             if (!ok || w->state != SLOT_READY) {
                 if (!ok)
                     worker_proto_error(p, w, LP_EPROTO);
-                return;
+                return false;
             }
         }
         if (st != LP_EOF) {
             worker_proto_error(p, w, st);
-            return;
+            return false;
         }
     }
+    return false;
+}
+
+/*
+ * The server reaped `w`. Whatever it wrote is in its socket already: read
+ * that, then settle as at EOF without waiting for EOF itself, which a
+ * process the task forked (holding a copy of the worker's end) would delay
+ * until that process exits. Bounded: such a process may still be writing.
+ */
+static void worker_exited(struct process_pool *p, struct pp_worker *w,
+                          int status)
+{
+    w->exited = true;
+    w->status = status;
+    for (int i = 0; i < EXIT_READ_BATCHES && w->state == SLOT_READY; i++) {
+        if (read_worker(p, w, READ_ROUNDS))
+            break;
+    }
+    if (w->state == SLOT_READY)
+        worker_eof(p, w);
+    else
+        worker_check_gone(p, w);
 }
 
 static void write_worker(struct pp_worker *w)
@@ -728,7 +759,8 @@ static void handle_ctl(struct process_pool *p)
         w->state = SLOT_READY;
         w->eager = true;
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        if (lp__frame_reader_init(&w->rd, p->cfg.max_payload,
+        if (lp__frame_reader_init(&w->rd,
+                                  lp__worker_frame_max(p->cfg.max_payload),
                                   sizeof(lp_bytes)) != LP_OK)
             break_pool(p, LP_ENOMEM, "out of memory for a worker");
         return;
@@ -744,10 +776,7 @@ static void handle_ctl(struct process_pool *p)
             w = &p->w[i];
             if ((w->state == SLOT_READY || w->state == SLOT_DYING) &&
                 w->pid == m.pid && !w->exited) {
-                /* Replies may still sit in its socket: read on to EOF. */
-                w->exited = true;
-                w->status = m.value;
-                worker_check_gone(p, w);
+                worker_exited(p, w, m.value);
                 break;
             }
         }
@@ -838,7 +867,7 @@ void *lp__pp_manager_main(void *arg)
             if (w != NULL && (p->pfds[i].revents & POLLOUT))
                 write_worker(w);
             if (w != NULL && (p->pfds[i].revents & ~POLLOUT))
-                read_worker(p, w);
+                read_worker(p, w, READ_ROUNDS);
         }
         if (p->ctl >= 0 && p->pfds[1].revents != 0)
             handle_ctl(p);

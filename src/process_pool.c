@@ -659,8 +659,8 @@ static int preconnect(struct process_pool *p, int i, lp_status *st)
     fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
     w->state = SLOT_READY;
     w->eager = i == 0;
-    if (lp__frame_reader_init(&w->rd, p->cfg.max_payload, sizeof(lp_bytes)) !=
-        LP_OK) {
+    if (lp__frame_reader_init(&w->rd, lp__worker_frame_max(p->cfg.max_payload),
+                              sizeof(lp_bytes)) != LP_OK) {
         close(sv[1]);
         *st = LP_ENOMEM;
         errno = ENOMEM;

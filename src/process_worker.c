@@ -45,7 +45,6 @@
 
 #define MAX_CHILDREN   1024
 #define OUT_BUF_SIZE   (64 * 1024)
-#define MESSAGE_MAX    1024
 #define EXIT_BAD_FRAME 70
 
 /* ---- control messages ---------------------------------------------------- */
@@ -141,7 +140,7 @@ struct worker_task {
     size_t reply_len;
     bool failed;
     int code, sys_errno;
-    char message[MESSAGE_MAX];
+    char message[LP__FAIL_MESSAGE_MAX];
 };
 
 static void worker_fail(lp_task *task, int code, int sys_errno, const char *fmt,
@@ -449,7 +448,10 @@ static _Noreturn void worker_child(struct server *s, pid_t server, int fd)
      * worker stuck in a task would otherwise never see EOF. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != server)
         _exit(0);
-    if (dup2(fd, LP__WORKER_FD) < 0) /* replaces the control socket */
+    /* Replaces the control socket. Close-on-exec: a program a task runs
+     * has no business with the pool's socket. */
+    if (dup2(fd, LP__WORKER_FD) < 0 ||
+        fcntl(LP__WORKER_FD, F_SETFD, FD_CLOEXEC) != 0)
         _exit(EXIT_BAD_FRAME);
     close_from(LP__WORKER_FD + 1);
     sigprocmask(SIG_SETMASK, &s->worker_mask, NULL);

@@ -3,7 +3,8 @@
 # and the frame codec's fuzz target is replayed over its stored corpus (every
 # prefix of every file) in each tree. With clang, a libFuzzer binary is also
 # built (not a test): fuzz-frame tests/fuzz/corpus/frame
-foreach(t test-process-pool test-process-pool-fail test-process-frame)
+foreach(t test-process-pool test-process-pool-fail test-process-pool-edges
+          test-process-frame)
   if(TARGET ${t})
     set_tests_properties(${t} PROPERTIES LABELS "process")
   endif()

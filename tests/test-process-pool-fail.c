@@ -27,6 +27,7 @@
 
 #include "lp-test.h"
 #include "process-pool-tasks.h"
+#include "process-pool-test-util.h"
 
 static lp_executor *make_pool(int workers, lp_worker_death_policy policy)
 {
@@ -37,12 +38,6 @@ static lp_executor *make_pool(int workers, lp_worker_death_policy policy)
     o.on_worker_death = policy;
     ASSERT_OK(lp_process_pool_create(&o, &ex));
     return ex;
-}
-
-static void assert_no_children(void)
-{
-    ASSERT_EQ(-1, waitpid(-1, NULL, WNOHANG));
-    ASSERT_EQ(ECHILD, errno);
 }
 
 static void assert_broken(lp_future *f, const char *needle)
@@ -56,19 +51,6 @@ static void assert_broken(lp_future *f, const char *needle)
     ASSERT_STATUS(LP_EBROKEN, e->status);
     if (strstr(e->message, needle) == NULL)
         LP_TEST_FAIL("message \"%s\" lacks \"%s\"", e->message, needle);
-}
-
-static long worker_pid(lp_executor *ex)
-{
-    lp_future *f;
-    void *r;
-    long pid;
-
-    ASSERT_OK(lp_executor_submit_bytes(ex, task_pid, NULL, 0, &f));
-    ASSERT_OK(lp_future_result(f, 10000, &r));
-    pid = strtol(((lp_bytes *)r)->data, NULL, 10);
-    lp_future_release(f);
-    return pid;
 }
 
 /* Item 38: the running future, the queued ones and later submits. */
@@ -299,25 +281,6 @@ TEST(big_payload_to_dying_worker)
     free(big);
     lp_executor_destroy(ex);
     assert_no_children();
-}
-
-/* Dead (a zombie waiting for init counts) or gone. */
-static bool process_gone(pid_t pid)
-{
-    char path[64], buf[256], *paren;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return true;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    paren = strrchr(buf, ')');
-    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' ||
-           paren[2] == 'X';
 }
 
 /* The fork server killed from outside: the pool breaks, nothing hangs, and

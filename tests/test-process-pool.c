@@ -19,6 +19,7 @@
 #include "alloc.h"
 #include "lp-test.h"
 #include "process-pool-tasks.h"
+#include "process-pool-test-util.h"
 #include "process.h"
 
 static lp_executor *make_pool(int workers, unsigned max_tasks)
@@ -30,13 +31,6 @@ static lp_executor *make_pool(int workers, unsigned max_tasks)
     o.max_tasks_per_child = max_tasks;
     ASSERT_OK(lp_process_pool_create(&o, &ex));
     return ex;
-}
-
-/* Every child (fork server and workers) was reaped. */
-static void assert_no_children(void)
-{
-    ASSERT_EQ(-1, waitpid(-1, NULL, WNOHANG));
-    ASSERT_EQ(ECHILD, errno);
 }
 
 static void round_trip(lp_executor *ex, size_t len)

@@ -35,6 +35,17 @@
 #define LP__SERVER_CTL_FD 3
 #define LP__WORKER_FD     3
 
+/* A FAIL frame's body is the task's message, shorter than this, whatever
+ * max_payload is. */
+#define LP__FAIL_MESSAGE_MAX 1024
+
+/* The longest frame body a worker may send: a reply, or a failure. */
+static inline uint64_t lp__worker_frame_max(uint64_t max_payload)
+{
+    return max_payload > LP__FAIL_MESSAGE_MAX ? max_payload
+                                              : LP__FAIL_MESSAGE_MAX;
+}
+
 /* Initial workers whose socketpairs the parent makes (the rest, and every
  * replacement, get theirs from the fork server through SPAWNED). */
 #define LP__PRECONNECT_MAX 16
