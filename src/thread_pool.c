@@ -88,22 +88,13 @@ static lp_status new_item(const struct lp__task_spec *spec, lp_future **out)
     return LP_OK;
 }
 
-static lp_status stopped_status(struct thread_pool *pool)
-{
-    if (atomic_load(&pool->shutdown))
-        return LP_ESHUTDOWN;
-    if (atomic_load(&pool->broken))
-        return LP_EBROKEN;
-    return LP_OK;
-}
-
 /* Counts a submit in; from then on shutdown waits for it to leave. */
 static lp_status enter_submit(struct thread_pool *pool)
 {
     lp_status st;
 
     atomic_fetch_add(&pool->submitting, 1);
-    st = stopped_status(pool);
+    st = lp__tp_stopped_status(pool);
     if (st != LP_OK)
         atomic_fetch_sub(&pool->submitting, 1);
     return st;
@@ -123,7 +114,8 @@ static lp_status wait_for_room(struct thread_pool *pool, size_t cap)
         return LP_EFULL;
     lp__mutex_lock(&pool->lock);
     pool->room_waiters++;
-    while (pending_tasks(pool) >= cap && (st = stopped_status(pool)) == LP_OK)
+    while (pending_tasks(pool) >= cap &&
+           (st = lp__tp_stopped_status(pool)) == LP_OK)
         lp__cond_wait(&pool->room_cv, &pool->lock);
     pool->room_waiters--;
     lp__mutex_unlock(&pool->lock);
@@ -359,6 +351,8 @@ static const struct lp__executor_vtable thread_pool_vtable = {
 
 lp_status lp_thread_pool_prestart(lp_executor *ex, size_t n)
 {
+    lp_status st;
+
     if (ex == NULL || !lp__executor_usable(ex)) {
         /* A pool from before a fork has no threads here: like submit. */
         return ex != NULL && ex->magic == LP__EXECUTOR_MAGIC ? LP_ESHUTDOWN
@@ -366,11 +360,10 @@ lp_status lp_thread_pool_prestart(lp_executor *ex, size_t n)
     }
     if (ex->vt != &thread_pool_vtable)
         return LP_EINVAL;
-    if (atomic_load(&pool_of(ex)->shutdown))
-        return LP_ESHUTDOWN;
-    if (atomic_load(&pool_of(ex)->broken))
-        return LP_EBROKEN;
-    return n == 0 ? LP_OK : lp__tp_prestart(pool_of(ex), n);
+    st = lp__tp_stopped_status(pool_of(ex));
+    if (st != LP_OK || n == 0)
+        return st;
+    return lp__tp_prestart(pool_of(ex), n);
 }
 
 /* ---- create ---------------------------------------------------------- */

@@ -295,6 +295,7 @@ lp_status lp__tp_prestart(struct thread_pool *pool, size_t n)
 {
     size_t max = (size_t)pool->opts.max_workers, more, have;
     bool settled = false;
+    lp_status st;
 
     if (n > max)
         n = max;
@@ -314,10 +315,9 @@ lp_status lp__tp_prestart(struct thread_pool *pool, size_t n)
         if (!settled)
             sched_yield();
     }
-    if (atomic_load(&pool->shutdown))
-        return LP_ESHUTDOWN;
-    if (atomic_load(&pool->broken))
-        return LP_EBROKEN;
+    st = lp__tp_stopped_status(pool);
+    if (st != LP_OK)
+        return st;
     if (have < n) {
         errno = EAGAIN;
         return LP_ESYS;

@@ -6,6 +6,7 @@
  * result's free function: once the caller drops its own reference to a
  * yielded future, the result must be freed at once.
  */
+#include "internal/future_impl.h"
 #include "lp-test-util.h"
 
 static void release_all(lp_future **fs, size_t n)
@@ -259,6 +260,62 @@ TEST(item17_early_exit_drops_references_and_waiters)
     lp_future_release(fs[0]);
     lp_future_release(fs[1]);
     ASSERT_EQ(1, frees());
+}
+
+/* Item 15: completions that queue up before next() come out in the order
+ * they happened, after the futures already done at creation. */
+TEST(item15_queued_completions_in_order)
+{
+    lp_future *p0 = future_pending(), *p1 = future_pending();
+    lp_future *d2 = future_done(NULL), *d3 = future_done(NULL);
+    lp_future *fs[4] = { p0, p1, d2, d3 };
+    lp_as_completed *it = NULL;
+    lp_future *a, *b, *c, *d;
+
+    ASSERT_OK(lp_as_completed_create(fs, 4, 5000, &it));
+    ASSERT_OK(lp_future_set_result(p1, NULL, NULL));
+    ASSERT_OK(lp_future_set_result(p0, NULL, NULL));
+    ASSERT_OK(lp_as_completed_next(it, &a));
+    ASSERT_OK(lp_as_completed_next(it, &b));
+    ASSERT_TRUE((a == d2 && b == d3) || (a == d3 && b == d2));
+    ASSERT_OK(lp_as_completed_next(it, &c));
+    ASSERT_PTR_EQ(p1, c);
+    ASSERT_OK(lp_as_completed_next(it, &d));
+    ASSERT_PTR_EQ(p0, d);
+    lp_as_completed_destroy(it);
+    for (int i = 0; i < 4; i++)
+        lp_future_release(fs[i]);
+}
+
+static bool has_waiters(lp_future *f)
+{
+    bool any;
+
+    lp__mutex_lock(lp__future_lock(f));
+    any = f->listeners != NULL;
+    lp__mutex_unlock(lp__future_lock(f));
+    return any;
+}
+
+/* Item 17: the iterator's waiter leaves a future when it is yielded, and
+ * every other future when the iterator is destroyed. */
+TEST(item17_no_waiter_left_behind)
+{
+    lp_future *f = future_pending(), *g = future_pending();
+    lp_future *fs[2] = { f, g };
+    lp_as_completed *it = NULL;
+    lp_future *y;
+
+    ASSERT_OK(lp_as_completed_create(fs, 2, LP_WAIT_FOREVER, &it));
+    ASSERT_TRUE(has_waiters(f));
+    ASSERT_OK(lp_future_set_result(f, NULL, NULL));
+    ASSERT_OK(lp_as_completed_next(it, &y));
+    ASSERT_PTR_EQ(f, y);
+    ASSERT_FALSE(has_waiters(f));
+    lp_as_completed_destroy(it);
+    ASSERT_FALSE(has_waiters(g));
+    lp_future_release(f);
+    lp_future_release(g);
 }
 
 /* as_completed over executor futures: every one yielded exactly once. */

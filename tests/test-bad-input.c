@@ -36,6 +36,9 @@ TEST(status_strings)
         for (int t = 0; t < s; t++)
             ASSERT_TRUE(strcmp(text, lp_status_str((lp_status)t)) != 0);
     }
+    /* Item 22: Python's words. */
+    ASSERT_STR_EQ("cannot schedule new futures after shutdown",
+                  lp_status_str(LP_ESHUTDOWN));
     ASSERT_STR_EQ("unknown status", lp_status_str((lp_status)9999));
     ASSERT_STR_EQ("unknown status", lp_status_str((lp_status)-1));
 }

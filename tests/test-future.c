@@ -5,6 +5,7 @@
  * set_running_or_notify_cancel. Python exceptions are failure records here:
  * lp_future_result returns LP_ETASK and lp_future_error tells why.
  */
+#include "internal/future_impl.h"
 #include "lp-test-util.h"
 
 struct preds {
@@ -184,6 +185,55 @@ TEST(item03_result_with_timeout)
         later_join(&l);
         lp_future_release(f);
     }
+}
+
+/* result(300) on a pending future: the time it took (the longer of
+ * result and exception). */
+static int64_t timed_out_after(void)
+{
+    lp_future *f = future_pending();
+    const lp_error *err;
+    int64_t t0, a, b;
+    void *out;
+
+    t0 = lp_test_now_ms();
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_future_result(f, 300, &out));
+    a = lp_test_now_ms() - t0;
+    t0 = lp_test_now_ms();
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_future_exception(f, 300, &err));
+    b = lp_test_now_ms() - t0;
+    ASSERT_GE(a, 299);
+    ASSERT_GE(b, 299);
+    lp_future_release(f);
+    return a > b ? a : b;
+}
+
+/* Item 3: the limit is kept from above too (best of 3 attempts, for a
+ * loaded host: a wait that overshoots every time is wrong). */
+TEST(item03_timeout_not_overshot)
+{
+    int64_t took = INT64_MAX;
+
+    for (int attempt = 0; attempt < 3 && took > 600; attempt++)
+        took = timed_out_after();
+    ASSERT_LE(took, 600);
+}
+
+/* Item 1: the private COMPLETING state (a result being stored) reads as
+ * RUNNING through every public query. */
+TEST(item01_completing_reads_as_running)
+{
+    lp_future *f = future_pending();
+
+    ASSERT_OK(lp_future_set_running_or_notify_cancel(f));
+    atomic_store(&f->state, LP__FUTURE_COMPLETING);
+    ASSERT_EQ(LP_FUTURE_RUNNING, lp_future_state_get(f));
+    ASSERT_TRUE(lp_future_running(f));
+    ASSERT_FALSE(lp_future_done(f));
+    ASSERT_FALSE(lp_future_cancel(f));
+    atomic_store(&f->state, LP_FUTURE_RUNNING);
+    ASSERT_OK(lp_future_set_result(f, NULL, NULL));
+    lp_future_release(f);
 }
 
 /* Item 4: a result() blocked in another thread wakes on set and cancel. */

@@ -259,6 +259,39 @@ TEST(item20_map_deadline_then_cancel)
     map_timeout_case_timed(true);
 }
 
+/* Item 20 (Python's test_executor_map_current_future_cancel): on timeout
+ * the item being waited for is cancelled too when it has not started --
+ * here nothing has: the only worker is held. */
+TEST(item20_map_timeout_cancels_the_current_item)
+{
+    lp_executor *ex = pool_new(1);
+    lp_map_options o = LP_MAP_OPTIONS_INIT;
+    struct watchdog w;
+    lp_map *m = NULL;
+    lp_future *blocker;
+    struct gate g;
+    atomic_int ran;
+    void *args[2], *r;
+
+    gate_init(&g);
+    atomic_init(&ran, 0);
+    watchdog_start(&w, &g, 10000);
+    blocker = submit_ok(ex, task_gate, &g);
+    ASSERT_TRUE(POLL_UNTIL(lp_future_running(blocker), 10000));
+    args[0] = args[1] = &ran;
+    o.timeout_ms = 50;
+    ASSERT_OK(lp_executor_map(ex, task_count, args, 2, &o, &m));
+    ASSERT_STATUS(LP_ETIMEDOUT, lp_map_next(m, &r));
+    gate_open(&g);
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    ASSERT_FALSE(watchdog_stop(&w));
+    ASSERT_EQ(0, atomic_load(&ran));
+    lp_map_destroy(m);
+    lp_executor_destroy(ex);
+    lp_future_release(blocker);
+    gate_destroy(&g);
+}
+
 /* Item 20: with both a timeout and a deadline, the earlier one applies. */
 static void map_earlier_limit_case(int64_t timeout_ms, int64_t deadline_ms)
 {

@@ -137,6 +137,18 @@ TEST(item24_cancel_futures)
         ASSERT_OK(lp_executor_submit_with(ex, task_gate, &g, &o, &fs[i]));
     ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == 2, 10000));
     ASSERT_OK(lp_executor_shutdown(ex, false, true));
+    /* Item 7: cancelled and notified at once, so waiting on them ends. */
+    for (int i = 0; i < N; i++) {
+        if (lp_future_cancelled(fs[i]))
+            ASSERT_EQ(LP_FUTURE_CANCELLED_NOTIFIED, lp_future_state_get(fs[i]));
+    }
+    {
+        size_t n_done = 0;
+
+        ASSERT_STATUS(LP_ETIMEDOUT,
+                      lp_wait(fs, N, LP_ALL_COMPLETED, 0, NULL, &n_done));
+        ASSERT_EQ(N - 2, n_done);
+    }
     gate_open(&g);
     ASSERT_OK(lp_executor_shutdown(ex, true, false));
     ASSERT_FALSE(watchdog_stop(&w));

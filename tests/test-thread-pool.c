@@ -128,6 +128,69 @@ TEST(item29_every_blocked_task_gets_a_worker)
 }
 
 /* Item 30: sequential submit + result keeps a single thread. */
+/* The second worker to start is held in its initializer until released. */
+static atomic_int inits_started;
+static struct gate second_init;
+
+static int init_hold_second(void *arg)
+{
+    (void)arg;
+    if (atomic_fetch_add(&inits_started, 1) == 1)
+        gate_wait(&second_init);
+    return 0;
+}
+
+/*
+ * Items 27 and 29: a worker that takes a cancelled task (skipping it) is
+ * idle again, and counted so once. Counted not at all, the next task starts
+ * a thread although one is idle; counted twice, a task waits behind busy
+ * workers with max_workers not reached (gh-94440's hang). The second
+ * worker is held in its initializer so that the cancel surely lands while
+ * the task is queued.
+ */
+TEST(item29_worker_skipping_a_cancelled_task_is_idle_once)
+{
+    lp_thread_pool_options o = LP_THREAD_POOL_OPTIONS_INIT;
+    lp_executor *ex = NULL;
+    lp_future *a, *b, *c, *d;
+    struct watchdog w;
+    struct gate g;
+    atomic_int ran;
+
+    atomic_init(&inits_started, 0);
+    atomic_init(&ran, 0);
+    gate_init(&second_init);
+    gate_init(&g);
+    watchdog_start(&w, &g, 15000);
+    o.max_workers = 3;
+    o.initializer = init_hold_second;
+    ASSERT_OK(lp_thread_pool_create(&o, &ex));
+    a = submit_ok(ex, task_gate, &g);
+    ASSERT_TRUE(POLL_UNTIL(lp_future_running(a), 10000));
+    b = submit_ok(ex, task_count, &ran); /* starts worker 2, held */
+    ASSERT_TRUE(lp_future_cancel(b));
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&second_init.waiting) == 1, 10000));
+    gate_open(&second_init);
+    ASSERT_TRUE(POLL_UNTIL(
+        lp_future_state_get(b) == LP_FUTURE_CANCELLED_NOTIFIED, 10000));
+    lp_test_sleep_ms(50);             /* worker 2 parks */
+    c = submit_ok(ex, task_gate, &g); /* idle worker 2 takes it */
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == 2, 10000));
+    ASSERT_EQ(2, stats_of(ex).workers);
+    d = submit_ok(ex, task_gate, &g); /* both busy: a third worker */
+    ASSERT_TRUE(POLL_UNTIL(atomic_load(&g.waiting) == 3, 5000));
+    ASSERT_EQ(0, atomic_load(&ran));
+    gate_open(&g);
+    lp_executor_destroy(ex);
+    ASSERT_FALSE(watchdog_stop(&w));
+    lp_future_release(a);
+    lp_future_release(b);
+    lp_future_release(c);
+    lp_future_release(d);
+    gate_destroy(&g);
+    gate_destroy(&second_init);
+}
+
 TEST(item30_idle_thread_reuse)
 {
     lp_executor *ex = pool_new(8);
@@ -210,14 +273,21 @@ TEST(item31_thread_names)
         seen[idx] = true;
     }
 
-    /* Default prefix: "lp-pool-<n>_<i>". */
-    probe_names(NULL, 2, p);
-    for (int i = 0; i < 2; i++) {
-        unsigned pool, idx;
+    /* Default prefix: "lp-pool-<n>_<i>", n counting pools (Python's
+     * ThreadPoolExecutor-<counter>). */
+    {
+        unsigned pool[2], idx;
         char tail;
 
-        ASSERT_EQ(2, sscanf(p[i].name, "lp-pool-%u_%u%c", &pool, &idx, &tail));
-        ASSERT_TRUE(idx < 2);
+        for (int k = 0; k < 2; k++) {
+            probe_names(NULL, 2, p);
+            for (int i = 0; i < 2; i++) {
+                ASSERT_EQ(2, sscanf(p[i].name, "lp-pool-%u_%u%c", &pool[k],
+                                    &idx, &tail));
+                ASSERT_TRUE(idx < 2);
+            }
+        }
+        ASSERT_NE(pool[0], pool[1]);
     }
 
     /* Long prefixes are truncated to the kernel's 15 bytes. */
@@ -369,6 +439,10 @@ TEST(item33_initializer_failure_breaks_pool)
     ASSERT_NULL(m);
     ASSERT_EQ(0, atomic_load(&ran));
     ASSERT_GE(atomic_load(&init_calls), 1);
+    /* Broken wins over shut down, as in Python's submit. */
+    ASSERT_OK(lp_executor_shutdown(ex, true, false));
+    ASSERT_STATUS(LP_EBROKEN, lp_executor_submit(ex, task_noop, NULL, &g));
+    ASSERT_STATUS(LP_EBROKEN, lp_thread_pool_prestart(ex, 1));
     lp_executor_destroy(ex);
     /* Arguments of broken tasks are released, refused ones are not. */
     ASSERT_EQ(accepted, frees());

@@ -96,7 +96,8 @@ typedef struct lp_submit_options {
 /*
  * Schedules fn(arg, task) and gives the caller a future (one reference) in
  * *out. Returns LP_OK; LP_EINVAL (NULL or destroyed executor, NULL fn or
- * out); LP_ESHUTDOWN after shutdown; LP_EBROKEN once the executor broke;
+ * out); LP_ESHUTDOWN after shutdown; LP_EBROKEN once the executor broke
+ * (even after shutdown, as Python's submit says broken first);
  * LP_EFULL when a bounded queue is full and the executor was created not to
  * block; LP_ENOMEM; LP_ESYS when no worker exists and none could be started
  * (errno says why, e.g. EAGAIN); LP_EUNSUPPORTED if the executor cannot run
@@ -125,7 +126,8 @@ LP_EXTERN lp_status lp_executor_submit_bytes(lp_executor *ex, lp_bytes_fn fn,
 /* ---- Shutdown and destroy ----------------------------------------------- */
 
 /*
- * Stops accepting work (later submits: LP_ESHUTDOWN). With cancel_futures,
+ * Stops accepting work (later submits: LP_ESHUTDOWN, or LP_EBROKEN on a
+ * broken executor). With cancel_futures,
  * queued tasks that have not started are cancelled. With wait, returns only
  * after every queued and running task finished and every worker exited (for
  * a process pool: was reaped); without, returns at once while queued work

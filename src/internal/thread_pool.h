@@ -102,6 +102,17 @@ static inline struct thread_pool *pool_of(lp_executor *ex)
     return (struct thread_pool *)ex;
 }
 
+/* Why the pool takes no more work, or LP_OK. Broken wins over shut down,
+ * as in Python's submit: a pool whose initializer failed keeps saying so. */
+static inline lp_status lp__tp_stopped_status(struct thread_pool *pool)
+{
+    if (atomic_load(&pool->broken))
+        return LP_EBROKEN;
+    if (atomic_load(&pool->shutdown))
+        return LP_ESHUTDOWN;
+    return LP_OK;
+}
+
 static inline struct work_item *item_of(lp_future *f)
 {
     return lp__future_extra(f);
