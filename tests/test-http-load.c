@@ -1,6 +1,7 @@
 /*
  * 10,000 concurrent requests from one event-loop thread to the loopback
- * delay server, which runs in a child process so that each side has its own
+ * delay server (each held 2 s, so all are in flight at once, on a
+ * connection each), which runs in a child process so that each side has its own
  * descriptor limit (10,000 sockets apiece). Asserts that every request
  * succeeds within a generous bound, never how fast: speed is measured by the
  * benchmark (bench/http).
@@ -89,11 +90,13 @@ TEST(ten_thousand_concurrent)
     lp_http_client *c;
     char url[64];
     int port, ok = 0;
+    long opened = 0;
     int64_t t0, elapsed;
+    struct rlimit rl;
 
     raise_nofile();
     port = fork_server();
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/delay/100", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/delay/2000", port);
     o.max_concurrent = N;
     o.timeout_ms = 60000;
     ASSERT_OK(lp_http_client_create(&o, &c));
@@ -108,16 +111,24 @@ TEST(ten_thousand_concurrent)
         void *v;
 
         if (lp_future_result(fs[i], 0, &v) == LP_OK &&
-            ((lp_http_response *)v)->status == 200)
+            ((lp_http_response *)v)->status == 200) {
             ok++;
-        else if (lp_future_error(fs[i]) != NULL)
+            opened += ((lp_http_response *)v)->new_connections;
+        } else if (lp_future_error(fs[i]) != NULL)
             fprintf(stderr, "request %d: %s\n", i,
                     lp_future_error(fs[i])->message);
         lp_future_release(fs[i]);
     }
-    printf("%d requests in %lld ms, peak RSS %ld KiB\n", N, (long long)elapsed,
-           peak_rss_kib());
+    printf("%d requests in %lld ms on %ld new connections, peak RSS %ld KiB\n",
+           N, (long long)elapsed, opened, peak_rss_kib());
     ASSERT_EQ(N, ok);
+    /* Not in rounds behind a lower cap: rounds of 1,024 would reuse about
+     * 1,024 connections. All 10,000 start within the 2 s of a plain build;
+     * under ThreadSanitizer starting them takes longer and early ones are
+     * reused (6,225 here), hence N / 4. Where the descriptors allow it. */
+    ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_cur >= N + 100)
+        ASSERT_GE(opened, N / 4);
     lp_http_client_destroy(c);
     stop_server();
 }

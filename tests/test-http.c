@@ -1371,4 +1371,614 @@ TEST(proxy_variables_read_at_create)
         restore_env(names[i], saved[i]);
 }
 
+/* ---- From a mutation audit: each case fails on the mutant it names. ---- */
+
+/*
+ * POST is never retried: the delay server answers every POST with 200, so a
+ * POST to a port nobody listens on (connection refused, retryable for a GET)
+ * shows it: with 3 retries at 400 ms backoff a retried POST would take 2.8 s
+ * (the bound, 1.5 s, leaves a loaded host room).
+ * The same GET is retried. On the loop and in blocking calls.
+ * (Mutant: idempotent() true for POST.)
+ */
+TEST(post_is_never_retried)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r = (lp_http_response *)1;
+    lp_future *post, *get;
+    int64_t t0;
+
+    req.method = LP_HTTP_POST;
+    req.url = "http://127.0.0.1:1/";
+    req.body = "x";
+    req.body_len = 1;
+    req.retries = 3;
+    req.retry_backoff_ms = 400;
+    t0 = lp_test_now_ms();
+    post = submit(c, &req);
+    ASSERT_EQ(LP_EHTTP, failure_of(post));
+    ASSERT_LE(lp_test_now_ms() - t0, 1500);
+    t0 = lp_test_now_ms();
+    ASSERT_STATUS(LP_EHTTP, lp_http_perform(c, &req, &r));
+    ASSERT_NULL(r);
+    ASSERT_LE(lp_test_now_ms() - t0, 1500);
+    /* The same request as a GET waits out its backoff: 400 + 800 ms. */
+    req.method = LP_HTTP_GET;
+    req.body = NULL;
+    req.body_len = 0;
+    req.retries = 2;
+    t0 = lp_test_now_ms();
+    get = submit(c, &req);
+    ASSERT_EQ(LP_EHTTP, failure_of(get));
+    ASSERT_GE(lp_test_now_ms() - t0, 1200);
+    lp_future_release(post);
+    lp_future_release(get);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * Only 429, 502, 503 and 504 are retried among statuses: a 500 is the
+ * response at once. (Mutant: retry any status >= 500.)
+ */
+TEST(retried_statuses)
+{
+    static const int retried[] = { 429, 502, 503, 504 };
+    static const int not_retried[] = { 500, 501, 404 };
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    char path[32];
+    lp_future *f;
+
+    req.retries = 2;
+    req.retry_backoff_ms = 1;
+    for (size_t i = 0; i < sizeof(retried) / sizeof(*retried); i++) {
+        snprintf(path, sizeof(path), "/status/%d", retried[i]);
+        req.url = url(path);
+        f = submit(c, &req);
+        ASSERT_EQ(retried[i], response_of(f)->status);
+        ASSERT_EQ(3, response_of(f)->attempts);
+        lp_future_release(f);
+    }
+    for (size_t i = 0; i < sizeof(not_retried) / sizeof(*not_retried); i++) {
+        snprintf(path, sizeof(path), "/status/%d", not_retried[i]);
+        req.url = url(path);
+        f = submit(c, &req);
+        ASSERT_EQ(not_retried[i], response_of(f)->status);
+        ASSERT_EQ(1, response_of(f)->attempts);
+        lp_future_release(f);
+    }
+    lp_http_client_destroy(c);
+}
+
+/*
+ * Blocking calls honour retries and their backoff too (lp_http_perform's
+ * documentation). (Mutant: run_attempts never retries.)
+ */
+TEST(blocking_calls_retry)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r;
+    int64_t t0 = lp_test_now_ms();
+
+    req.url = url("/status/503");
+    req.retries = 2;
+    req.retry_backoff_ms = 20;
+    ASSERT_OK(lp_http_perform(c, &req, &r));
+    ASSERT_EQ(503, r->status);
+    ASSERT_EQ(3, r->attempts);
+    ASSERT_GE(lp_test_now_ms() - t0, 20 + 40);
+    lp_http_response_free(r);
+    ASSERT_OK(lp_http_perform(NULL, &req, &r));
+    ASSERT_EQ(3, r->attempts);
+    lp_http_response_free(r);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * "No retry starts past the time limit": when the backoff would end after
+ * the request's limit, the last attempt's response is the result (a 503),
+ * not a timeout after the backoff. (Mutant: the deadline check in
+ * lp__http_xfer_retry_delay removed.)
+ */
+TEST(no_retry_past_the_time_limit)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r;
+    lp_future *f;
+
+    req.url = url("/status/503");
+    req.retries = 3;
+    req.retry_backoff_ms = 1000;
+    req.timeout_ms = 500;
+    f = submit(c, &req);
+    ASSERT_EQ(503, response_of(f)->status);
+    ASSERT_EQ(1, response_of(f)->attempts);
+    lp_future_release(f);
+    ASSERT_OK(lp_http_perform(c, &req, &r));
+    ASSERT_EQ(503, r->status);
+    ASSERT_EQ(1, r->attempts);
+    lp_http_response_free(r);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * A request's timeout_ms of LP_WAIT_FOREVER means no limit, even where the
+ * client has a default. (Mutant: a negative timeout takes the default.)
+ */
+TEST(wait_forever_overrides_the_client_default)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r;
+    lp_http_client *c;
+    lp_future *f;
+
+    o.timeout_ms = 100;
+    c = new_client(&o);
+    req.url = url("/delay/300");
+    req.timeout_ms = LP_WAIT_FOREVER;
+    f = submit(c, &req);
+    ASSERT_EQ(200, response_of(f)->status);
+    lp_future_release(f);
+    ASSERT_OK(lp_http_get(c, url("/delay/300"), LP_WAIT_FOREVER, &r));
+    ASSERT_EQ(200, r->status);
+    lp_http_response_free(r);
+    /* 0 does take the default. */
+    req.timeout_ms = 0;
+    f = submit(c, &req);
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(f));
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * The body cap holds where no length is announced up front: with
+ * LP_HTTP_FOLLOW_REDIRECTS libcurl's announced-size check is off, so only
+ * the body callback stands between the cap and the body. Over the cap is a
+ * failure, not a truncated 200. (Mutant: on_body keeps what fits and
+ * reports success.)
+ */
+TEST(body_cap_without_an_announced_length_check)
+{
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c = new_client(NULL);
+    lp_http_response *r = (lp_http_response *)1;
+    lp_future *over, *fits;
+
+    req.flags = LP_HTTP_FOLLOW_REDIRECTS;
+    req.max_body = 10000;
+    req.url = url("/bytes/10001");
+    over = submit(c, &req);
+    req.url = url("/bytes/10000");
+    fits = submit(c, &req);
+    ASSERT_EQ(LP_ETOOBIG, failure_of(over));
+    ASSERT_TRUE(strstr(lp_future_error(over)->message, "10000") != NULL);
+    ASSERT_EQ(10000, response_of(fits)->body_len);
+    req.url = url("/bytes/300000");
+    ASSERT_STATUS(LP_ETOOBIG, lp_http_perform(c, &req, &r));
+    ASSERT_NULL(r);
+    lp_future_release(over);
+    lp_future_release(fits);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * Destroy settles every future, wherever its request is: transferring,
+ * queued behind max_concurrent, or waiting out a retry's backoff.
+ * (Mutants: fail_all skipping the queued or the retrying list.)
+ */
+TEST(destroy_settles_queued_and_retrying)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *retrying, *active, *queued;
+
+    o.max_concurrent = 1;
+    c = new_client(&o);
+    req.url = url("/status/503");
+    req.retries = 1;
+    req.retry_backoff_ms = 20000;
+    retrying = submit(c, &req);
+    lp_test_sleep_ms(200); /* its first attempt is over: backing off */
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/20000"), &active));
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/0"), &queued));
+    lp_test_sleep_ms(100);
+    ASSERT_FALSE(lp_future_done(retrying));
+    lp_http_client_destroy(c);
+    ASSERT_TRUE(lp_future_done(retrying));
+    ASSERT_TRUE(lp_future_done(active));
+    ASSERT_TRUE(lp_future_done(queued));
+    ASSERT_EQ(LP_ESHUTDOWN, failure_of(retrying));
+    ASSERT_EQ(LP_ESHUTDOWN, failure_of(active));
+    ASSERT_EQ(LP_ESHUTDOWN, failure_of(queued));
+    lp_future_release(retrying);
+    lp_future_release(active);
+    lp_future_release(queued);
+}
+
+/*
+ * Cancelling a request that waits out a retry's backoff settles it at once
+ * (it is not sent again). (Mutant: handle_cancels skips PHASE_RETRYING.)
+ */
+TEST(cancel_while_backing_off)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_future *f;
+
+    req.url = url("/status/503");
+    req.retries = 1;
+    req.retry_backoff_ms = 5000;
+    f = submit(c, &req);
+    lp_test_sleep_ms(200); /* first attempt over: backing off */
+    ASSERT_TRUE(lp_future_cancel(f));
+    ASSERT_OK(lp_wait(&f, 1, LP_ALL_COMPLETED, 2000, NULL, NULL));
+    ASSERT_EQ(LP_FUTURE_CANCELLED_NOTIFIED, lp_future_state_get(f));
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * A cancelled queued request is settled at once and never sent: not only
+ * when the slot ahead of it frees up. (Mutant: handle_cancels skips
+ * PHASE_QUEUED; the request then runs and is notified at completion.)
+ */
+TEST(cancel_while_queued_is_prompt)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    struct own_server s;
+    lp_http_client *c;
+    lp_future *first, *queued;
+
+    own_server_start(&s);
+    o.max_concurrent = 1;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, own_url(&s, "/delay/1500"), &first));
+    ASSERT_OK(lp_http_submit_get(c, own_url(&s, "/delay/0"), &queued));
+    ASSERT_TRUE(connections_reach(s.s, 1, 5000));
+    ASSERT_TRUE(lp_future_cancel(queued));
+    ASSERT_OK(lp_wait(&queued, 1, LP_ALL_COMPLETED, 1000, NULL, NULL));
+    ASSERT_FALSE(lp_future_done(first));
+    ASSERT_EQ(200, response_of(first)->status);
+    /* Never sent: the only connection served `first`, and serves the next
+     * request as its second (none was opened for the cancelled one). */
+    ASSERT_EQ(0, new_connections_of(c, own_url(&s, "/delay/0"), 0));
+    lp_future_release(first);
+    lp_future_release(queued);
+    lp_http_client_destroy(c);
+    delay_server_stop(s.s);
+}
+
+/*
+ * A request whose future is cancelled by a done callback while its
+ * transfer has already finished (in the same batch as the callback's
+ * future) is still notified: lp_wait never hangs on it. (Mutant: complete()
+ * drops the notify on LP_ESTATE.)
+ */
+struct cancel_others {
+    lp_future **fs;
+    int n;
+};
+
+static void cancel_the_others(lp_future *f, void *arg)
+{
+    struct cancel_others *a = arg;
+
+    (void)f;
+    for (int i = 0; i < a->n; i++)
+        lp_future_cancel(a->fs[i]);
+}
+
+TEST(cancel_after_the_transfer_finished_notifies)
+{
+    enum { N = 40, ROUNDS = 5 };
+    lp_http_client *c = new_client(NULL);
+
+    for (int round = 0; round < ROUNDS; round++) {
+        lp_future *fs[N];
+        struct cancel_others a = { fs, N };
+
+        for (int i = 0; i < N; i++)
+            ASSERT_OK(lp_http_submit_get(c, url("/delay/100"), &fs[i]));
+        for (int i = 0; i < N; i++)
+            ASSERT_OK(
+                lp_future_add_done_callback(fs[i], cancel_the_others, &a));
+        ASSERT_OK(lp_wait(fs, N, LP_ALL_COMPLETED, 5000, NULL, NULL));
+        for (int i = 0; i < N; i++)
+            lp_future_release(fs[i]);
+    }
+    lp_http_client_destroy(c);
+}
+
+/* Bad requests are refused with LP_EINVAL, not run: headers NULL with a
+ * count, a method outside the enum. (Mutant: request_valid without those
+ * checks: a NULL dereference, or the bad method sent as a GET.) */
+TEST(bad_request_fields)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r = (lp_http_response *)1;
+    lp_future *f = (lp_future *)1;
+
+    req.url = url("/delay/0");
+    req.n_headers = 2;
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+    ASSERT_NULL(f);
+    ASSERT_STATUS(LP_EINVAL, lp_http_perform(c, &req, &r));
+    ASSERT_NULL(r);
+    req.n_headers = 0;
+    req.method = (lp_http_method)(LP_HTTP_HEAD + 1);
+    f = (lp_future *)1;
+    ASSERT_STATUS(LP_EINVAL, lp_http_submit(c, &req, &f));
+    ASSERT_NULL(f);
+    req.method = (lp_http_method)-1;
+    ASSERT_STATUS(LP_EINVAL, lp_http_perform(c, &req, &r));
+    lp_http_client_destroy(c);
+}
+
+/*
+ * A request behind max_per_host (inside libcurl, waiting for a connection)
+ * fails close to its limit, not at the loop's next idle wakeup (1 s).
+ * (Mutant: poll_timeout_ms ignores the deadline scan.)
+ */
+TEST(timeout_behind_the_per_host_cap_is_prompt)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_client *c;
+    lp_future *slow, *waiting;
+    int64_t t0;
+
+    o.max_per_host = 1;
+    c = new_client(&o);
+    ASSERT_OK(lp_http_submit_get(c, url("/delay/4000"), &slow));
+    lp_test_sleep_ms(100);
+    req.url = url("/delay/0");
+    req.timeout_ms = 150;
+    t0 = lp_test_now_ms();
+    waiting = submit(c, &req);
+    ASSERT_EQ(LP_ETIMEDOUT, failure_of(waiting));
+    ASSERT_LE(lp_test_now_ms() - t0, 700);
+    ASSERT_TRUE(lp_future_cancel(slow));
+    lp_future_release(slow);
+    lp_future_release(waiting);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * With a per-host cap, transfers beyond one multi handle's share (256)
+ * still keep to it: the cap is libcurl's per multi handle, so there must be
+ * one. (Mutant: shards of 256 transfers also with max_per_host.)
+ */
+TEST(per_host_cap_holds_beyond_one_shard)
+{
+    enum { N = 300 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    static lp_future *fs[N];
+    struct own_server s;
+    lp_http_client *c;
+    int most = 0;
+
+    own_server_start(&s);
+    o.max_per_host = 2;
+    c = new_client(&o);
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_http_submit_get(c, own_url(&s, "/delay/5"), &fs[i]));
+    while (!lp_future_done(fs[N - 1])) {
+        int n = delay_server_connections(s.s);
+
+        most = n > most ? n : most;
+        lp_test_sleep_ms(1);
+    }
+    ASSERT_OK(lp_wait(fs, N, LP_ALL_COMPLETED, 30000, NULL, NULL));
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(200, response_of(fs[i])->status);
+        lp_future_release(fs[i]);
+    }
+    ASSERT_LE(most, 2);
+    lp_http_client_destroy(c);
+    delay_server_stop(s.s);
+}
+
+/*
+ * The client's share locks serialise the DNS cache: while another thread
+ * holds the DNS lock, a blocking call naming the client waits for it.
+ * (Mutant: share_lock/share_unlock do nothing.) White-box: takes
+ * c->share_locks[CURL_LOCK_DATA_DNS] itself.
+ */
+struct blocking_get_status {
+    lp_http_client *c;
+    const char *url;
+    atomic_int done;
+    lp_status st;
+};
+
+static void *blocking_get_status(void *arg)
+{
+    struct blocking_get_status *g = arg;
+    lp_http_response *r = NULL;
+
+    g->st = lp_http_get(g->c, g->url, 10000, &r);
+    lp_http_response_free(r);
+    atomic_store(&g->done, 1);
+    return NULL;
+}
+
+TEST(dns_cache_access_is_locked)
+{
+    lp_http_client *c = new_client(NULL);
+    struct blocking_get_status g = { .c = c };
+    pthread_t t;
+
+    g.url = url("/delay/0");
+    atomic_init(&g.done, 0);
+    lp__mutex_lock(&c->share_locks[CURL_LOCK_DATA_DNS]);
+    ASSERT_EQ(0, pthread_create(&t, NULL, blocking_get_status, &g));
+    lp_test_sleep_ms(300);
+    ASSERT_EQ(0, atomic_load(&g.done)); /* waiting for the DNS cache */
+    lp__mutex_unlock(&c->share_locks[CURL_LOCK_DATA_DNS]);
+    ASSERT_EQ(0, pthread_join(t, NULL));
+    ASSERT_OK(g.st);
+    lp_http_client_destroy(c);
+}
+
+/*
+ * A one-request server on loopback that records the request it gets (the
+ * delay server echoes a POST's body, never its headers).
+ */
+struct capture {
+    int listener;
+    int port;
+    char request[8192];
+    pthread_t thread;
+};
+
+static void *capture_main(void *arg)
+{
+    struct capture *cp = arg;
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                "Connection: close\r\n\r\nok";
+    size_t len = 0;
+    int fd = accept(cp->listener, NULL, NULL);
+
+    if (fd < 0)
+        return NULL;
+    /* Headers and a short body: read until the peer has sent them all. */
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        const char *end;
+        ssize_t n;
+
+        if (poll(&p, 1, 5000) != 1)
+            break;
+        n = read(fd, cp->request + len, sizeof(cp->request) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        cp->request[len] = '\0';
+        end = strstr(cp->request, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strcasestr(cp->request, "\r\nContent-Length:");
+            size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+
+            if (len >= (size_t)(end + 4 - cp->request) + want)
+                break;
+        }
+    }
+    if (write(fd, reply, sizeof(reply) - 1) < 0) {
+        /* the client gone: its call reports it */
+    }
+    close(fd);
+    return NULL;
+}
+
+static const char *capture_start(struct capture *cp)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t alen = sizeof(a);
+    static char u[64];
+
+    memset(cp->request, 0, sizeof(cp->request));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cp->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_TRUE(cp->listener >= 0);
+    ASSERT_EQ(0, bind(cp->listener, (struct sockaddr *)&a, sizeof(a)));
+    ASSERT_EQ(0, listen(cp->listener, 4));
+    ASSERT_EQ(0, getsockname(cp->listener, (struct sockaddr *)&a, &alen));
+    cp->port = ntohs(a.sin_port);
+    ASSERT_EQ(0, pthread_create(&cp->thread, NULL, capture_main, cp));
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/upload", cp->port);
+    return u;
+}
+
+static void capture_stop(struct capture *cp)
+{
+    ASSERT_EQ(0, pthread_join(cp->thread, NULL));
+    close(cp->listener);
+}
+
+/*
+ * lp_http_post sends `content_type` (NULL: application/octet-stream) as the
+ * Content-Type, not libcurl's form default. (Mutant: lp_http_post passes no
+ * header.)
+ */
+TEST(blocking_post_sends_its_content_type)
+{
+    struct capture cp;
+    lp_http_response *r;
+    const char *u;
+
+    u = capture_start(&cp);
+    ASSERT_OK(lp_http_post(NULL, u, "{}", 2, "application/json", 5000, &r));
+    ASSERT_STR_EQ("ok", r->body);
+    lp_http_response_free(r);
+    capture_stop(&cp);
+    ASSERT_TRUE(strncmp(cp.request, "POST /upload HTTP/1.1\r\n", 23) == 0);
+    ASSERT_TRUE(strcasestr(cp.request,
+                           "\r\nContent-Type: application/json\r\n") != NULL);
+    ASSERT_TRUE(strstr(cp.request, "\r\n\r\n{}") != NULL);
+
+    u = capture_start(&cp);
+    ASSERT_OK(lp_http_post(NULL, u, "x", 1, NULL, 5000, &r));
+    lp_http_response_free(r);
+    capture_stop(&cp);
+    ASSERT_TRUE(strcasestr(cp.request,
+                           "\r\nContent-Type: application/octet-stream\r\n") !=
+                NULL);
+}
+
+/*
+ * A peer closing mid-response is a connection failure, retried for a GET
+ * when asked: 2 retries at 200 ms backoff take at least 200 + 400 ms.
+ * (Mutant: CURLE_PARTIAL_FILE not retryable.)
+ */
+TEST(close_mid_response_is_retried)
+{
+    static const char *const paths[] = { "/close", "/close-headers" };
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+
+    req.retries = 2;
+    req.retry_backoff_ms = 200;
+    for (size_t i = 0; i < 2; i++) {
+        int64_t t0 = lp_test_now_ms();
+        lp_future *f;
+
+        req.url = url(paths[i]);
+        f = submit(c, &req);
+        ASSERT_EQ(LP_EHTTP, failure_of(f));
+        ASSERT_GE(lp_test_now_ms() - t0, 200 + 400);
+        lp_future_release(f);
+    }
+    lp_http_client_destroy(c);
+}
+
+/*
+ * An announced oversized body is refused before any of it is read
+ * (docs/http.md, "Body cap"): /close announces 1 MiB and sends 1,000 bytes
+ * before closing, so with a 2,000-byte cap the request is LP_ETOOBIG, not
+ * the LP_EHTTP of a body cut short. (Mutant: CURLOPT_MAXFILESIZE_LARGE
+ * not set.)
+ */
+TEST(announced_oversized_body_refused_up_front)
+{
+    lp_http_client *c = new_client(NULL);
+    lp_http_request req = LP_HTTP_REQUEST_INIT;
+    lp_http_response *r = (lp_http_response *)1;
+    lp_future *f;
+
+    req.url = url("/close");
+    req.max_body = 2000;
+    f = submit(c, &req);
+    ASSERT_EQ(LP_ETOOBIG, failure_of(f));
+    ASSERT_STATUS(LP_ETOOBIG, lp_http_perform(c, &req, &r));
+    ASSERT_NULL(r);
+    lp_future_release(f);
+    lp_http_client_destroy(c);
+}
+
 LP_TEST_MAIN()

@@ -455,6 +455,93 @@ TEST(http1_only_over_https)
     stop_dual();
 }
 
+/* Cancelling one stream resets that stream only: the other stream on the
+ * connection completes, and the next request needs no new connection. */
+TEST(cancel_resets_only_its_stream)
+{
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *a, *b;
+    char url[96];
+    void *v;
+
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    if (dual <= 0 && !start_dual()) {
+        printf("python3-h2 not installed: stream cancel not tested\n");
+        return;
+    }
+    o.ca_file = cert;
+    o.max_per_host = 1;
+    ASSERT_OK(lp_http_client_create(&o, &c));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/delay/1000", dual_port);
+    ASSERT_OK(lp_http_submit_get(c, url, &a));
+    ASSERT_OK(lp_http_submit_get(c, url, &b));
+    lp_test_sleep_ms(300);
+    ASSERT_TRUE(lp_future_cancel(a));
+    ASSERT_OK(lp_wait(&a, 1, LP_ALL_COMPLETED, 2000, NULL, NULL));
+    ASSERT_OK(lp_future_result(b, 5000, &v));
+    ASSERT_EQ(200, ((lp_http_response *)v)->status);
+    ASSERT_EQ(2, ((lp_http_response *)v)->http_version);
+    lp_future_release(b);
+    ASSERT_OK(lp_http_submit_get(c, url, &b));
+    ASSERT_OK(lp_future_result(b, 5000, &v));
+    ASSERT_EQ(0, ((lp_http_response *)v)->new_connections);
+    lp_future_release(a);
+    lp_future_release(b);
+    lp_http_client_destroy(c);
+    stop_dual();
+}
+
+/*
+ * Streams on one HTTP/2 connection are in flight at once, not one after
+ * another: 20 requests of 500 ms each over the single connection
+ * max_per_host = 1 allows finish in about 500 ms, where taking turns would
+ * need 10 s (the multiplexed_streams test above cannot tell the two apart:
+ * nghttpd answers at once). (Mutants: CURLMOPT_PIPELINING off;
+ * CURLMOPT_MAX_CONCURRENT_STREAMS 1.)
+ */
+TEST(streams_are_concurrent)
+{
+    enum { N = 20 };
+    lp_http_client_options o = LP_HTTP_CLIENT_OPTIONS_INIT;
+    lp_http_client *c;
+    lp_future *fs[N];
+    char url[96];
+    unsigned connections = 0;
+    int64_t t0;
+
+    if (server <= 0 && !start_nghttpd())
+        return; /* reported by the first test */
+    if (dual <= 0 && !start_dual()) {
+        printf("python3-h2 not installed: concurrent streams not tested\n");
+        return;
+    }
+    o.ca_file = cert;
+    o.max_per_host = 1;
+    ASSERT_OK(lp_http_client_create(&o, &c));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/delay/500", dual_port);
+    t0 = lp_test_now_ms();
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(lp_http_submit_get(c, url, &fs[i]));
+    ASSERT_OK(lp_wait(fs, N, LP_ALL_COMPLETED, 30000, NULL, NULL));
+    ASSERT_LE(lp_test_now_ms() - t0, 4000);
+    for (int i = 0; i < N; i++) {
+        void *v;
+        const lp_http_response *r;
+
+        ASSERT_OK(lp_future_result(fs[i], 0, &v));
+        r = v;
+        ASSERT_EQ(200, r->status);
+        ASSERT_EQ(2, r->http_version);
+        connections += r->new_connections;
+        lp_future_release(fs[i]);
+    }
+    ASSERT_EQ(1, connections);
+    lp_http_client_destroy(c);
+    stop_dual();
+}
+
 /* An empty file of the test's own in `dir`; its path in `path`. */
 static void touch(const char *dir, const char *name, char *path, size_t size)
 {

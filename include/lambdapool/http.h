@@ -8,7 +8,8 @@
  * lp_wait, lp_as_completed, map-style loops and deadlines work unchanged.
  * The future stays PENDING while its request is queued or transferring, so
  * lp_future_cancel() succeeds until the response is complete; cancelling
- * aborts the transfer and closes its connection.
+ * aborts the transfer: over HTTP/1.x it closes its connection, over HTTP/2
+ * it resets its stream and the connection serves on.
  *
  * A finished future's result is an `lp_http_response *` the future owns. Any
  * HTTP status counts as success (check `status`); a request fails, with
