@@ -140,9 +140,13 @@ void lp__lambda_header_line(struct lp__lambda_headers *h, const char *line,
         h->status = parse_status_line(line, len);
         return;
     }
+    if (len == 0 || line[0] == '\r' || line[0] == '\n') {
+        h->complete = true;
+        return;
+    }
     colon = memchr(line, ':', len);
     if (colon == NULL || colon == line)
-        return; /* the blank line, or garbage */
+        return; /* garbage */
     name_len = (size_t)(colon - line);
     v = colon + 1;
     end = line + len;

@@ -303,6 +303,19 @@ answer_broken_event(struct runtime *rt, struct lp__lambda_api *api,
     return *st == LP_OK ? NEXT_ANSWERED : NEXT_FATAL;
 }
 
+/* A 200 whose headers came whole without a usable request id: the event
+ * cannot be answered, whatever became of its body. */
+static enum next_outcome unanswerable_event(const struct lp__lambda_next *next,
+                                            lp_status *st)
+{
+    lp__lambda_log_error(
+        "GET next sent %s Lambda-Runtime-Aws-Request-Id; "
+        "the invocation cannot be answered; exiting",
+        next->headers.request_id_bad ? "an over-long or malformed" : "no");
+    *st = LP_EPROTO;
+    return NEXT_FATAL;
+}
+
 static enum next_outcome get_next(struct runtime *rt,
                                   struct lp__lambda_api *api,
                                   struct lp__lambda_next *next, lp_status *st)
@@ -320,6 +333,9 @@ static enum next_outcome get_next(struct runtime *rt,
             *st = LP_ENOMEM;
             return NEXT_FATAL;
         }
+        if (next->headers.status == 200 && next->headers.complete &&
+            next->headers.request_id == NULL)
+            return unanswerable_event(next, st);
         if (res.st == LP_EHTTP && next->headers.status == 200 &&
             next->headers.request_id != NULL)
             return answer_broken_event(rt, api, next, &res, st);
@@ -337,15 +353,8 @@ static enum next_outcome get_next(struct runtime *rt,
             *st = LP_EHTTP;
             return NEXT_FATAL;
         }
-        if (next->headers.request_id == NULL) {
-            lp__lambda_log_error(
-                "GET next sent %s Lambda-Runtime-Aws-Request-Id; "
-                "the invocation cannot be answered; exiting",
-                next->headers.request_id_bad ? "an over-long or malformed"
-                                             : "no");
-            *st = LP_EPROTO;
-            return NEXT_FATAL;
-        }
+        if (next->headers.request_id == NULL)
+            return unanswerable_event(next, st);
         if (next->headers.dropped > 0)
             lp__lambda_log("event of %s: %u header value(s) over %d bytes "
                            "ignored",

@@ -128,6 +128,8 @@ struct request {
     char trailer_type[160];  /* Lambda-Runtime-Function-Error-Type trailer */
     char trailer_body[2048]; /* Lambda-Runtime-Function-Error-Body trailer */
     char xray_cause[1024];   /* Lambda-Runtime-Function-XRay-Error-Cause */
+    char content_type[160];
+    char trailer_decl[160];
     char *body;
     size_t len;
 };
@@ -255,6 +257,7 @@ static bool read_request(struct reader *r, struct request *rq)
 
     rq->error_type[0] = rq->response_mode[0] = '\0';
     rq->trailer_type[0] = rq->trailer_body[0] = rq->xray_cause[0] = '\0';
+    rq->content_type[0] = rq->trailer_decl[0] = '\0';
     rq->body = NULL;
     rq->len = 0;
     if (!read_line(r, line, sizeof(line)))
@@ -275,6 +278,11 @@ static bool read_request(struct reader *r, struct request *rq)
             take_header(line, "Transfer-Encoding", te, sizeof(te)) ||
             take_header(line, "Lambda-Runtime-Function-Error-Type",
                         rq->error_type, sizeof(rq->error_type)))
+            continue;
+        if (take_header(line, "Content-Type", rq->content_type,
+                        sizeof(rq->content_type)) ||
+            take_header(line, "Trailer", rq->trailer_decl,
+                        sizeof(rq->trailer_decl)))
             continue;
         if (take_header(line, "Lambda-Runtime-Function-Response-Mode",
                         rq->response_mode, sizeof(rq->response_mode)))
@@ -447,6 +455,8 @@ static void record_post(struct stub *s, const struct request *rq, char kind,
         copy_str(p->trailer_type, sizeof(p->trailer_type), rq->trailer_type);
         copy_str(p->trailer_body, sizeof(p->trailer_body), rq->trailer_body);
         copy_str(p->xray_cause, sizeof(p->xray_cause), rq->xray_cause);
+        copy_str(p->content_type, sizeof(p->content_type), rq->content_type);
+        copy_str(p->trailer_decl, sizeof(p->trailer_decl), rq->trailer_decl);
         p->body = body;
         body = NULL;
         p->len = rq->len;
@@ -497,13 +507,15 @@ static bool handle_post(struct stub *s, int fd, const struct request *rq)
             snprintf(id, sizeof(id), "%.*s", (int)(slash - p - 11), p + 11);
         }
         kind = strcmp(slash, "/response") == 0 ? 'r' : 'e';
-        f = kind == 'r' ? fault_of(s, id) : STUB_OK;
-        if (f == STUB_RESPONSE_413) {
+        f = fault_of(s, id);
+        if (kind == 'r' && f == STUB_RESPONSE_413) {
             status = 413;
             extra = "{\"errorMessage\":\"Exceeded maximum allowed payload "
                     "size (6291556 bytes).\",\"errorType\":"
                     "\"RequestEntityTooLarge\"}";
-        } else if (f == STUB_RESPONSE_500) {
+        } else if (kind == 'r' && f == STUB_RESPONSE_500) {
+            status = 500;
+        } else if (kind == 'e' && f == STUB_ERROR_500) {
             status = 500;
         }
     }

@@ -33,6 +33,7 @@ enum stub_fault {
     STUB_NO_DEADLINE,     /* no Lambda-Runtime-Deadline-Ms */
     STUB_HUGE_HEADER,     /* a 70,000-byte Cognito identity header */
     STUB_RAW,             /* body[0..len-1] is the whole answer, then close */
+    STUB_ERROR_500,       /* the POST error is answered 500 */
 };
 
 struct stub_event {
@@ -51,6 +52,8 @@ struct stub_post {
     char trailer_type[160];  /* the Error-Type trailer of a stream, or "" */
     char trailer_body[2048]; /* the Error-Body trailer (base64), or "" */
     char xray_cause[1024];   /* Lambda-Runtime-Function-XRay-Error-Cause */
+    char content_type[160];  /* Content-Type */
+    char trailer_decl[160];  /* the Trailer header (declared trailers) */
     char *body;
     size_t len;
     int status;   /* what the stub answered */

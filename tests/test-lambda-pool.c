@@ -298,4 +298,139 @@ TEST(concurrent_loops_stop_on_fatal)
     stub_destroy(s);
 }
 
+/* ---- Added by the mutation audit (paste before LP_TEST_MAIN() in
+ * tests/test-lambda-pool.c). ---- */
+
+/* Notes whether _X_AMZN_TRACE_ID is visible while several invocations
+ * overlap, then answers with the context's trace id. */
+static void conc_env_handler(lp_lambda_invocation *inv,
+                             const lp_lambda_context *ctx, const char *event,
+                             size_t len, void *arg)
+{
+    struct conc *c = arg;
+
+    (void)event, (void)len;
+    atomic_fetch_add(&c->calls, 1);
+    for (int i = 0; i < 6; i++) {
+        if (getenv("_X_AMZN_TRACE_ID") != NULL)
+            atomic_fetch_add(&c->trace_env_set, 1);
+        lp_test_sleep_ms(10);
+    }
+    lp_lambda_reply(inv, ctx->trace_id, strlen(ctx->trace_id));
+}
+
+/* With several loops the trace id is never in the environment, not even
+ * during an invocation. [mutant: setenv per invocation, unsetenv after] */
+TEST(concurrent_loops_trace_id_never_in_environment)
+{
+    enum { N = 9 };
+    static struct stub_event ev[N];
+    static char traces[N][64];
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct conc c = { 0 };
+    struct stub *s;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(traces[i], sizeof(traces[i]),
+                 "Root=1-5759e988-bd862e3fe1be46a9942727%02d;Sampled=1", i);
+        ev[i].trace_id = traces[i];
+    }
+    s = stub_create(ev, N);
+    stub_start(s);
+    unsetenv("_X_AMZN_TRACE_ID");
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = N;
+    o.max_concurrency = 3;
+    ASSERT_OK(lp_lambda_run_with(conc_env_handler, &c, &o));
+    ASSERT_EQ(N, atomic_load(&c.calls));
+    ASSERT_EQ(0, atomic_load(&c.trace_env_set));
+    ASSERT_TRUE(getenv("_X_AMZN_TRACE_ID") == NULL);
+    stub_destroy(s);
+}
+
+struct overlap {
+    atomic_int in_flight;
+    atomic_int max_in_flight;
+    atomic_int calls;
+};
+
+/* Waits (up to 2 s) until another invocation runs at the same time. */
+static void overlap_handler(lp_lambda_invocation *inv,
+                            const lp_lambda_context *ctx, const char *event,
+                            size_t len, void *arg)
+{
+    struct overlap *ov = arg;
+    int now = atomic_fetch_add(&ov->in_flight, 1) + 1, max;
+
+    (void)ctx, (void)event, (void)len;
+    atomic_fetch_add(&ov->calls, 1);
+    for (int i = 0; i < 200 && atomic_load(&ov->in_flight) < 2; i++)
+        lp_test_sleep_ms(10);
+    now = atomic_load(&ov->in_flight);
+    max = atomic_load(&ov->max_in_flight);
+    while (now > max &&
+           !atomic_compare_exchange_weak(&ov->max_in_flight, &max, now)) {
+    }
+    lp_test_sleep_ms(20); /* let the other one see us too */
+    atomic_fetch_sub(&ov->in_flight, 1);
+    lp_lambda_reply_str(inv, "{}");
+}
+
+/* AWS_LAMBDA_MAX_CONCURRENCY=2 runs two invocations at the same time.
+ * [mutants: the variable ignored; handlers serialised by a lock] */
+TEST(concurrency_from_environment_overlaps)
+{
+    enum { N = 4 };
+    static struct stub_event ev[N];
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct overlap ov = { 0 };
+    struct stub *s;
+
+    for (int i = 0; i < N; i++)
+        ev[i].body = "{}";
+    s = stub_create(ev, N);
+    stub_start(s);
+    setenv("AWS_LAMBDA_MAX_CONCURRENCY", "2", 1);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = N;
+    ASSERT_OK(lp_lambda_run_with(overlap_handler, &ov, &o));
+    unsetenv("AWS_LAMBDA_MAX_CONCURRENCY");
+    ASSERT_EQ(N, atomic_load(&ov.calls));
+    ASSERT_EQ(2, atomic_load(&ov.max_in_flight));
+    stub_destroy(s);
+}
+
+/* lp_lambda_cancel_pending returns how many it cancelled: queued ones,
+ * not the running one nor a finished one; NULL entries are skipped.
+ * [mutant: counts every non-NULL future] */
+TEST(cancel_pending_counts_only_cancelled)
+{
+    lp_thread_pool_options po = LP_THREAD_POOL_OPTIONS_INIT;
+    lp_executor *pool;
+    atomic_int gate = 0;
+    lp_future *fs[6] = { NULL };
+    void *r;
+
+    po.max_workers = 1;
+    ASSERT_OK(lp_thread_pool_create(&po, &pool));
+    ASSERT_OK(lp_executor_submit(pool, quick, (void *)1, &fs[0]));
+    ASSERT_OK(lp_future_result(fs[0], LP_WAIT_FOREVER, &r)); /* finished */
+    ASSERT_OK(lp_executor_submit(pool, blocker, &gate, &fs[1]));
+    while (!lp_future_running(fs[1]))
+        lp_test_sleep_ms(1);
+    for (int i = 2; i < 5; i++)
+        ASSERT_OK(lp_executor_submit(pool, quick, (void *)1, &fs[i]));
+    /* fs[5] stays NULL */
+    ASSERT_EQ(3, lp_lambda_cancel_pending(fs, 6));
+    ASSERT_FALSE(lp_future_cancelled(fs[0]));
+    ASSERT_FALSE(lp_future_cancelled(fs[1]));
+    for (int i = 2; i < 5; i++)
+        ASSERT_TRUE(lp_future_cancelled(fs[i]));
+    atomic_store(&gate, 1);
+    ASSERT_OK(lp_future_result(fs[1], LP_WAIT_FOREVER, &r));
+    for (int i = 0; i < 5; i++)
+        lp_future_release(fs[i]);
+    lp_executor_destroy(pool);
+}
+
 LP_TEST_MAIN()

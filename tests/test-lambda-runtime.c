@@ -6,6 +6,8 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -512,6 +514,43 @@ TEST(malformed_request_id_exits)
     bad_id_case(STUB_BAD_REQUEST_ID);
 }
 
+/* The same when the event's body is cut off as well: the headers came
+ * whole, so this is not a GET to retry (which served the next event and
+ * lost this one without a word) but LP_EPROTO, nothing run, nothing posted.
+ * A request id missing from whole headers likewise. */
+TEST(unusable_request_id_with_a_cut_body_exits)
+{
+    static const char *const ids[] = { NULL, "bad id" };
+    static char long_id[301];
+
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    for (int i = 0; i < 3; i++) {
+        const char *id = i < 2 ? ids[i] : long_id;
+        static char raw[1024];
+        struct stub_event ev[2] = { { .fault = STUB_RAW, .body = raw },
+                                    { .body = "next" } };
+        struct seen seen = { 0 };
+        struct stub *s;
+
+        if (id != NULL)
+            snprintf(raw, sizeof(raw),
+                     "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: "
+                     "%s\r\nContent-Length: 100\r\n\r\n{\"cut\":",
+                     id);
+        else
+            snprintf(raw, sizeof(raw),
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Length: 100\r\n\r\n{\"cut\":");
+        ev[0].len = strlen(raw);
+        s = stub_create(ev, 2);
+        stub_start(s);
+        ASSERT_STATUS(LP_EPROTO, run(s, 1, &seen));
+        ASSERT_EQ(0, seen.calls);
+        ASSERT_EQ(0, stub_post_count(s));
+        stub_destroy(s);
+    }
+}
+
 TEST(garbage_headers_and_implausible_deadline)
 {
     struct stub_event ev[4] = {
@@ -819,6 +858,341 @@ TEST(trace_env_follows_each_invocation)
     o.max_invocations = N;
     ASSERT_OK(lp_lambda_run_with(trace_check, &calls, &o));
     ASSERT_EQ(N, calls);
+    stub_destroy(s);
+}
+
+/* ---- Added by the mutation audit (paste before LP_TEST_MAIN() in
+ * tests/test-lambda-runtime.c; needs #include <pthread.h> at the top). ---- */
+
+struct bg_run {
+    struct stub *s;
+    uint64_t n;
+    struct seen seen;
+    lp_status st;
+    atomic_int returned;
+};
+
+static void *bg_run_main(void *arg)
+{
+    struct bg_run *b = arg;
+
+    b->st = run(b->s, b->n, &b->seen);
+    atomic_store(&b->returned, 1);
+    return NULL;
+}
+
+/* GET next has no timeout: a long poll (here 2.5 s with nothing to hand
+ * out) is neither given up nor retried. [mutant: CURLOPT_TIMEOUT 1 s] */
+TEST(next_long_poll_has_no_timeout)
+{
+    struct stub_event ev[1] = { { .body = "first" } };
+    struct bg_run b = { 0 };
+    pthread_t th;
+
+    b.s = stub_create(ev, 1);
+    b.n = 2;
+    stub_start(b.s);
+    ASSERT_EQ(0, pthread_create(&th, NULL, bg_run_main, &b));
+    ASSERT_TRUE(stub_wait_posts(b.s, 1, 5000));
+    lp_test_sleep_ms(2500);
+    ASSERT_EQ(0, atomic_load(&b.returned)); /* still waiting */
+    ASSERT_EQ(2, stub_next_count(b.s));     /* one GET, still open */
+    stub_destroy(b.s); /* ends the poll: the loop then gives up */
+    ASSERT_EQ(0, pthread_join(th, NULL));
+    ASSERT_STATUS(LP_EHTTP, b.st);
+    ASSERT_EQ(1, b.seen.calls);
+}
+
+/* lp_lambda_reply with len 0 sends an empty body, not JSON null.
+ * [mutant: an empty reply posted as "null"] */
+TEST(empty_reply_is_empty_body)
+{
+    struct stub_event ev[1] = { { .body = "" } }; /* echo replies "" */
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 1);
+    const struct stub_post *p;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 1, &seen));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('r', p->kind);
+    ASSERT_EQ(0, p->len);
+    ASSERT_STR_EQ("", p->body);
+    stub_destroy(s);
+}
+
+/* A trace id too long for the runtime's buffer still reaches
+ * _X_AMZN_TRACE_ID (setenv fallback), and a short one after it too.
+ * [mutant: the over-long value only unsets the variable] */
+TEST(long_trace_id_reaches_environment)
+{
+    static char long_id[700];
+    struct stub_event ev[3] = { { .trace_id = long_id },
+                                { .trace_id = "Root=1-short;Sampled=1" },
+                                { .trace_id = long_id } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s;
+    int calls = 0;
+
+    memcpy(long_id, "Root=1-", 7);
+    memset(long_id + 7, 'a', sizeof(long_id) - 8);
+    s = stub_create(ev, 3);
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 3;
+    ASSERT_OK(lp_lambda_run_with(trace_check, &calls, &o));
+    ASSERT_EQ(3, calls);
+    stub_destroy(s);
+}
+
+/* The request-id length limit is exactly LP__LAMBDA_ID_MAX: longer ids
+ * would not fit the POST path buffers. [mutant: limit + 64] */
+TEST(request_id_length_limit)
+{
+    char id[LP__LAMBDA_ID_MAX + 2];
+
+    memset(id, 'a', sizeof(id));
+    ASSERT_TRUE(lp__lambda_request_id_ok(id, LP__LAMBDA_ID_MAX));
+    ASSERT_FALSE(lp__lambda_request_id_ok(id, LP__LAMBDA_ID_MAX + 1));
+    ASSERT_FALSE(lp__lambda_request_id_ok(id, LP__LAMBDA_ID_MAX + 2));
+}
+
+/* deadline_epoch_ms is the header as sent and lp_lambda_remaining_ms
+ * counts to it (without the margin, on the real-time clock), while
+ * ctx->deadline is the margin earlier. [mutants: remaining from
+ * ctx->deadline; deadline_epoch_ms minus the margin; remaining computed
+ * against CLOCK_MONOTONIC] */
+TEST(remaining_time_is_to_the_real_deadline)
+{
+    char raw[32];
+    int64_t sent = now_epoch_ms() + 60000;
+    struct stub_event ev = { .deadline = raw, .body = "d" };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct seen seen = { 0 };
+    struct stub *s;
+
+    snprintf(raw, sizeof(raw), "%lld", (long long)sent);
+    s = stub_create(&ev, 1);
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 1;
+    o.deadline_margin_ms = 10000;
+    ASSERT_OK(lp_lambda_run_with(echo, &seen, &o));
+    ASSERT_EQ(sent, seen.deadline_epoch_ms);
+    ASSERT_GE(seen.remaining_ms, 55000); /* ~60 s: no margin */
+    ASSERT_LE(seen.remaining_ms, 60000);
+    ASSERT_LE(lp_deadline_remaining_ms(seen.deadline), 50000); /* margin */
+    ASSERT_GE(lp_deadline_remaining_ms(seen.deadline), 45000);
+    stub_destroy(s);
+}
+
+/* Echoes the event through the JSON helpers: any JSON value in and out. */
+static void json_any_handler(lp_lambda_invocation *inv,
+                             const lp_lambda_context *ctx, const char *event,
+                             size_t len, void *arg)
+{
+    json_t *v;
+
+    (void)ctx, (void)event, (void)len, (void)arg;
+    if (lp_lambda_event_json(inv, &v) != LP_OK) {
+        lp_lambda_fail(inv, "Test.NotJson", "not JSON");
+        return;
+    }
+    if (lp_lambda_reply_json(inv, v) != LP_OK)
+        lp_lambda_fail(inv, "Test.NoEncode", "could not encode");
+    json_decref(v);
+}
+
+/* lp_lambda_event_json and lp_lambda_reply_json take any JSON value, not
+ * only objects and arrays. [mutants: no JSON_DECODE_ANY / JSON_ENCODE_ANY] */
+TEST(json_helpers_any_value)
+{
+    struct stub_event ev[5] = { { .body = "5" },
+                                { .body = "\"s\"" },
+                                { .body = "true" },
+                                { .body = "null" },
+                                { .body = "[1, {\"a\": 2}]" } };
+    const char *want[5] = { "5", "\"s\"", "true", "null", "[1,{\"a\":2}]" };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s = stub_create(ev, 5);
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 5;
+    ASSERT_OK(lp_lambda_run_with(json_any_handler, NULL, &o));
+    ASSERT_EQ(5, stub_post_count(s));
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_EQ('r', stub_post_get(s, i)->kind);
+        ASSERT_STR_EQ(want[i], stub_post_get(s, i)->body);
+    }
+    stub_destroy(s);
+}
+
+/* Header names are case-insensitive (HTTP/1.1; HTTP/2 and some proxies
+ * send them lower-case). [mutant: strncmp in name_is] */
+TEST(header_names_any_case)
+{
+    static char raw[512];
+    struct stub_event ev[1] = { { .fault = STUB_RAW, .body = raw } };
+    struct seen seen = { 0 };
+    struct stub *s;
+    const struct stub_post *p;
+
+    snprintf(raw, sizeof(raw),
+             "HTTP/1.1 200 OK\r\n"
+             "lambda-runtime-aws-request-id: req-low\r\n"
+             "LAMBDA-RUNTIME-DEADLINE-MS: %lld\r\n"
+             "lambda-runtime-invoked-function-arn: arn:low\r\n"
+             "lambda-runtime-trace-id: Root=1-low\r\n"
+             "lambda-runtime-aws-tenant-id: t-low\r\n"
+             "content-length: 2\r\n\r\n{}",
+             (long long)now_epoch_ms() + 60000);
+    ev[0].len = strlen(raw);
+    s = stub_create(ev, 1);
+    stub_start(s);
+    ASSERT_OK(run(s, 1, &seen));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_STR_EQ("req-low", seen.request_id);
+    ASSERT_STR_EQ("arn:low", seen.arn);
+    ASSERT_STR_EQ("Root=1-low", seen.trace_id);
+    ASSERT_STR_EQ("t-low", seen.tenant);
+    ASSERT_TRUE(seen.deadline_epoch_ms > 0);
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('r', p->kind);
+    ASSERT_STR_EQ("req-low", p->request_id);
+    stub_destroy(s);
+}
+
+/* A GET next that fails in transit before any header (the connection
+ * closed with no answer) is retried, and the next event is served.
+ * [mutant: NEXT_RETRIES 0] */
+TEST(next_failed_in_transit_is_retried)
+{
+    struct stub_event ev[2] = { { .fault = STUB_RAW, .body = "", .len = 0 },
+                                { .body = "after" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    ASSERT_OK(run(s, 1, &seen));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_EQ(2, stub_next_count(s));
+    ASSERT_STR_EQ("req-1", stub_post_get(s, 0)->request_id);
+    ASSERT_STR_EQ("after", stub_post_get(s, 0)->body);
+    stub_destroy(s);
+}
+
+/* An over-long request id ends the loop with an error that says why.
+ * [mutant: the log line says "no ... Request-Id" whatever the cause] */
+TEST(overlong_request_id_error_says_why)
+{
+    struct stub_event ev[2] = { { .fault = STUB_LONG_REQUEST_ID },
+                                { .body = "x" } };
+    char *out = capture_stderr(ev, 2, LP_EPROTO);
+
+    ASSERT_TRUE(strstr(out, "over-long or malformed "
+                            "Lambda-Runtime-Aws-Request-Id") != NULL);
+    free(out);
+}
+
+/* Fails with an error type unfit for a header line. */
+static void failing_odd_type(lp_lambda_invocation *inv,
+                             const lp_lambda_context *ctx, const char *event,
+                             size_t len, void *arg)
+{
+    (void)ctx, (void)event, (void)len, (void)arg;
+    lp_lambda_fail(inv, "Odd\r\nInjected: 1\xff", "odd type");
+}
+
+/* On /error, as in a stream's trailer, the error type is printable ASCII:
+ * no header can be injected, and the document says the same type.
+ * [mutant: post_error skips lp__lambda_error_type_safe] */
+TEST(error_type_header_is_safe)
+{
+    struct stub_event ev[1] = { { .body = "{}" } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s = stub_create(ev, 1);
+    const struct stub_post *p;
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 1;
+    ASSERT_OK(lp_lambda_run_with(failing_odd_type, NULL, &o));
+    ASSERT_EQ(1, stub_post_count(s));
+    p = stub_post_get(s, 0);
+    ASSERT_EQ('e', p->kind);
+    assert_error_doc(p, "Odd??Injected: 1?");
+    stub_destroy(s);
+}
+
+/* ---- These need newtests/lambda-stub.patch (STUB_ERROR_500, and the stub
+ * records Content-Type). ---- */
+
+/* A 500 on POST .../error means "exit promptly", as on a response.
+ * [mutant: post_error returns LP_OK on >= 500] */
+TEST(error_500_exits)
+{
+    struct stub_event ev[2] = { { .fault = STUB_ERROR_500, .body = "fail" },
+                                { .body = "never" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    ASSERT_STATUS(LP_EHTTP, run(s, 2, &seen));
+    ASSERT_EQ(1, seen.calls);
+    ASSERT_EQ(1, stub_post_count(s));
+    ASSERT_EQ('e', stub_post_get(s, 0)->kind);
+    ASSERT_EQ(500, stub_post_get(s, 0)->status);
+    stub_destroy(s);
+}
+
+/* Responses and errors go as application/json. */
+TEST(posts_are_json)
+{
+    struct stub_event ev[2] = { { .body = "{}" }, { .body = "fail" } };
+    struct seen seen = { 0 };
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    ASSERT_OK(run(s, 2, &seen));
+    ASSERT_STR_EQ("application/json", stub_post_get(s, 0)->content_type);
+    ASSERT_STR_EQ("application/json", stub_post_get(s, 1)->content_type);
+    stub_destroy(s);
+}
+
+/* The last call wins: a reply after a failure is what is posted, and a
+ * failure after a reply too. */
+static void changes_mind(lp_lambda_invocation *inv,
+                         const lp_lambda_context *ctx, const char *event,
+                         size_t len, void *arg)
+{
+    (void)ctx, (void)len, (void)arg;
+    if (strcmp(event, "fail-then-reply") == 0) {
+        lp_lambda_fail(inv, "Test.First", "first");
+        ASSERT_OK(lp_lambda_reply_str(inv, "\"second\""));
+    } else {
+        ASSERT_OK(lp_lambda_reply_str(inv, "\"first\""));
+        lp_lambda_fail(inv, "Test.Second", "second");
+    }
+}
+
+/* [mutant: lp_lambda_reply does not clear an earlier failure] */
+TEST(later_reply_clears_failure)
+{
+    struct stub_event ev[2] = { { .body = "fail-then-reply" },
+                                { .body = "reply-then-fail" } };
+    lp_lambda_options o = LP_LAMBDA_OPTIONS_INIT;
+    struct stub *s = stub_create(ev, 2);
+
+    stub_start(s);
+    o.runtime_api = stub_addr(s);
+    o.max_invocations = 2;
+    ASSERT_OK(lp_lambda_run_with(changes_mind, NULL, &o));
+    ASSERT_EQ(2, stub_post_count(s));
+    ASSERT_EQ('r', stub_post_get(s, 0)->kind);
+    ASSERT_STR_EQ("\"second\"", stub_post_get(s, 0)->body);
+    ASSERT_EQ('e', stub_post_get(s, 1)->kind);
+    assert_error_doc(stub_post_get(s, 1), "Test.Second");
     stub_destroy(s);
 }
 

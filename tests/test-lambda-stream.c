@@ -222,4 +222,54 @@ TEST(stream_bad_arguments)
     ASSERT_STATUS(LP_EINVAL, lp_lambda_stream_content_type(NULL, "a/b"));
 }
 
+/* ---- Added by the mutation audit (paste before LP_TEST_MAIN() in
+ * tests/test-lambda-stream.c; needs newtests/lambda-stub.patch, which makes
+ * the stub record Content-Type and the Trailer header of each POST). ---- */
+
+/* A stream declares both error trailers (RIE reads them from the request's
+ * declared trailers) and carries the handler's Content-Type, or
+ * application/octet-stream by default. [mutants: no Trailer header;
+ * lp_lambda_stream_content_type ignored] */
+TEST(stream_declares_trailers_and_content_type)
+{
+    struct stub_event ev[2] = { { .body = "stream" }, { .body = "fail" } };
+    struct stub *s = stub_create(ev, 2);
+    const struct stub_post *p;
+
+    memset(big, 'x', BIG);
+    stub_start(s);
+    ASSERT_OK(run(s, 2));
+    for (size_t i = 0; i < 2; i++) {
+        p = stub_post_get(s, i);
+        ASSERT_STR_EQ("streaming", p->response_mode);
+        ASSERT_TRUE(strstr(p->trailer_decl,
+                           "Lambda-Runtime-Function-Error-Type") != NULL);
+        ASSERT_TRUE(strstr(p->trailer_decl,
+                           "Lambda-Runtime-Function-Error-Body") != NULL);
+    }
+    ASSERT_STR_EQ("text/plain", stub_post_get(s, 0)->content_type);
+    ASSERT_STR_EQ("application/octet-stream",
+                  stub_post_get(s, 1)->content_type);
+    stub_destroy(s);
+}
+
+/* The error document in the Error-Body trailer is the full one, with
+ * stackTrace, as on /error. */
+TEST(stream_error_body_is_full_error_document)
+{
+    struct stub_event ev[1] = { { .body = "fail" } };
+    struct stub *s = stub_create(ev, 1);
+    char doc[2048];
+    json_t *j;
+
+    stub_start(s);
+    ASSERT_OK(run(s, 1));
+    b64_decode(stub_post_get(s, 0)->trailer_body, doc);
+    j = json_loads(doc, 0, NULL);
+    ASSERT_TRUE(j != NULL);
+    ASSERT_TRUE(json_is_array(json_object_get(j, "stackTrace")));
+    json_decref(j);
+    stub_destroy(s);
+}
+
 LP_TEST_MAIN()

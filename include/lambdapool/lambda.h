@@ -20,11 +20,13 @@
  * as Lambda's own runtimes do (every case is written to stderr, which Lambda
  * sends to CloudWatch): a 500 from the API means "exit promptly" and
  * lp_lambda_run returns; a GET next that fails in transit is retried a few
- * times, then lp_lambda_run returns; a response the API refuses as too large
- * (413) is replaced by an error of type Function.ResponseSizeTooLarge for the
- * same invocation; an event whose body was cut off is answered with an error
- * of type Runtime.EventIncomplete, one libcurl could not read (a malformed
- * header line) with Runtime.EventUnreadable, one over the size limit with
+ * times, then lp_lambda_run returns; a buffered response the API refuses as
+ * too large (413) is replaced by an error of type
+ * Function.ResponseSizeTooLarge for the same invocation (a streamed one is
+ * logged: its bytes have gone out, the stream cannot be taken back); an event
+ * whose body was cut off is answered with an error of type
+ * Runtime.EventIncomplete, one libcurl could not read (a malformed header line)
+ * with Runtime.EventUnreadable, one over the size limit with
  * Runtime.EventTooLarge; a missing, over-long or malformed request
  * id cannot be answered and makes lp_lambda_run return LP_EPROTO; a 4xx
  * other than 413 on a POST is logged and the loop goes on (the next GET

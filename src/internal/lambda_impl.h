@@ -29,6 +29,7 @@
 /* The headers of one GET next answer. Strings are owned (lp__malloc). */
 struct lp__lambda_headers {
     long status;         /* from the status line; 0 before one was seen */
+    bool complete;       /* the blank line that ends the headers came */
     char *request_id;    /* NULL if missing */
     bool request_id_bad; /* present but over-long or bad characters */
     char *arn, *trace_id, *tenant_id, *client_context, *cognito_identity;
