@@ -132,6 +132,7 @@ TEST(bad_flags)
     BAD("--discard: '0.5' is not in 0..0.4", "--discard", "0.5");
     BAD("--balanced-weight", "--balanced-weight", "-1");
     BAD("--billing-granularity: '0'", "--billing-granularity", "0");
+    BAD("--billing-granularity: '1001'", "--billing-granularity", "1001");
     BAD("--python: the seeds' programs make HTTP requests", "--python",
         "--sleep", "10");
     BAD("--modes: unknown mode 'fibers'", "--modes", "threads,fibers");
@@ -590,6 +591,63 @@ TEST(sigterm_removes_cgroups)
 {
     /* With the delay server's process running too. */
     interrupted_run(SIGTERM, "--io-delay");
+}
+
+/* The config tune_parse_args makes of args (NULL-terminated). */
+static void parsed_config(struct tune_config *cfg, const char *const *args)
+{
+    char *argv[32], err[256];
+    int argc = 0;
+
+    argv[argc++] = "lp-tune";
+    while (*args != NULL)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    tune_config_defaults(cfg);
+    if (tune_parse_args(argc, argv, cfg, err, sizeof(err)) != 0)
+        LP_TEST_FAIL("%s", err);
+}
+
+#define CONFIG(cfg, ...) \
+    parsed_config(cfg, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Every value option lands in the config. */
+TEST(options_are_applied)
+{
+    struct tune_config cfg;
+
+    CONFIG(&cfg, "--sleep", "7", "--workers", "2", "--balanced-weight", "0.25",
+           "--billing-granularity", "100", "--discard", "0.1", "--timeout", "9",
+           "-r", "4", "-n", "6", "-m", "512,128");
+    ASSERT_EQ(cfg.workload, TUNE_WL_SLEEP);
+    ASSERT_EQ(cfg.delay_ms, 7);
+    ASSERT_EQ(cfg.workers, 2);
+    ASSERT_TRUE(cfg.balanced_weight == 0.25);
+    ASSERT_EQ(cfg.billing_ms, 100);
+    ASSERT_TRUE(cfg.discard == 0.1);
+    ASSERT_EQ(cfg.run_timeout_s, 9);
+    ASSERT_EQ(cfg.reps, 4);
+    ASSERT_EQ(cfg.tasks, 6);
+    ASSERT_EQ(cfg.n_memory, 2);
+    ASSERT_EQ(cfg.memory_mb[0], 512);
+    ASSERT_EQ(cfg.memory_mb[1], 128);
+}
+
+/*
+ * A run whose tasks fail fails the cell even when the worker itself exits
+ * 0 with a result line (--cold: no warm-up call fails first), so lp-tune
+ * exits 1 and never reports a fast-looking figure.
+ */
+TEST(failed_tasks_fail_a_cold_cell)
+{
+    static struct output o;
+
+    RUN(&o, "--url", "http://127.0.0.1:1/nothing-listens", "-m", "1769", "-r",
+        "1", "--modes", "sequential,threads", "--format", "csv", "--cold",
+        "--no-throttle");
+    ASSERT_EQ(o.status, 1);
+    ASSERT_TRUE(strstr(o.out, ",sequential,c,0,1,") != NULL);
+    ASSERT_TRUE(strstr(o.out, ",threads,c,0,1,") != NULL);
 }
 
 LP_TEST_MAIN()

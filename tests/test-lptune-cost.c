@@ -13,8 +13,10 @@
 #include "cost.h"
 #include "lp-test.h"
 #include "plot.h"
+#include "report.h"
 #include "results.h"
 #include "stats.h"
+#include <jansson.h>
 
 #define ASSERT_NEAR(a, b, rel)                                              \
     do {                                                                    \
@@ -276,6 +278,203 @@ TEST(plot_styles_pair_c_and_python)
     ASSERT_TRUE(strstr(script, "set logscale x 2\nset logscale y\n") != NULL);
     ASSERT_TRUE(strstr(script, "yrange") == NULL);
     free(script);
+}
+
+/* Power Tuning drops floor(n * discardTopBottom) at each end: with 3 runs
+ * and 0.2 (0.6) nothing is dropped; with 7 (1.4) one is. */
+TEST(stats_discard_rounds_down)
+{
+    double three[] = { 1, 2, 9 };
+    double seven[] = { 1, 2, 3, 4, 5, 6, 100 };
+    struct sample_stats s;
+
+    stats_compute(three, 3, 0.2, &s);
+    ASSERT_NEAR(s.trimmed_mean, 4, 1e-12);
+    stats_compute(seven, 7, 0.2, &s);
+    ASSERT_NEAR(s.trimmed_mean, 4, 1e-12); /* mean of 2..6 */
+}
+
+/* A price outside 0..1 USD is refused, as the message promises. */
+TEST(price_file_range)
+{
+    struct price_table p;
+    char err[256];
+
+    cost_default_prices(&p);
+    ASSERT_EQ(cost_load_prices(write_temp("request = -0.0000002\n"), &p, err,
+                               sizeof(err)),
+              -1);
+    ASSERT_TRUE(strstr(err, "(0..1)") != NULL);
+    ASSERT_EQ(cost_load_prices(write_temp("x86_64_gb_second = 2\n"), &p, err,
+                               sizeof(err)),
+              -1);
+    unlink(write_temp(""));
+    ASSERT_NEAR(p.request, 0.0000002, 0);
+    ASSERT_NEAR(p.gb_second[COST_X86_64], 0.0000166667, 0);
+}
+
+/* One memory setting, sequential and threads, three runs each. */
+static void fill3(struct results *r, struct tune_config *cfg, int billing_ms,
+                  const double seq[3], const double thr[3])
+{
+    struct price_table p;
+
+    tune_config_defaults(cfg);
+    cfg->n_memory = 1;
+    cfg->memory_mb[0] = 1024;
+    cfg->modes = 1u << TUNE_MODE_SEQUENTIAL | 1u << TUNE_MODE_THREADS;
+    cfg->discard = 0;
+    cfg->billing_ms = billing_ms;
+    cost_default_prices(&p);
+    ASSERT_EQ(results_init(r, cfg, &p), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(results_add_sample(r, 0, 0, seq[i], 1000, -1), 0);
+        ASSERT_EQ(results_add_sample(r, 0, 1, thr[i], 1000, -1), 0);
+    }
+    results_finish(r);
+}
+
+/* Each run is billed (rounded up) on its own and the cell bills their
+ * mean, as Power Tuning does: 10, 20, 150 ms in 100 ms units bill 100,
+ * 100, 200 = 133.3 on average, not ceil(mean 60 ms) = 100. */
+TEST(each_run_billed_before_the_mean)
+{
+    const double seq[3] = { 10, 20, 150 }, thr[3] = { 10, 10, 10 };
+    struct tune_config cfg;
+    struct results r;
+
+    fill3(&r, &cfg, 100, seq, thr);
+    ASSERT_NEAR(results_cell(&r, 0, 0)->billed_ms, 400 / 3.0, 1e-9);
+    ASSERT_NEAR(results_cell(&r, 0, 1)->billed_ms, 100, 1e-12);
+    results_free(&r);
+}
+
+/* Index of column `name` in the CSV header fields. */
+static int csv_index(char **head, int n, const char *name)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(head[i], name) == 0)
+            return i;
+    }
+    LP_TEST_FAIL("no CSV column %s", name);
+}
+
+/* The CSV columns hold what their header names. */
+TEST(csv_columns)
+{
+    const double seq[3] = { 900, 300, 600 }, thr[3] = { 100, 300, 200 };
+    struct tune_config cfg;
+    struct results r;
+    char *text = NULL, *line, *save = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    char *head[32], *row[32];
+    int nh = 0, nr = 0;
+
+    ASSERT_TRUE(f != NULL);
+    fill3(&r, &cfg, 1, seq, thr);
+    report_csv(f, &r);
+    ASSERT_EQ(fclose(f), 0);
+    line = strtok_r(text, "\n", &save);
+    for (char *s = line, *t; (t = strsep(&s, ",")) != NULL && nh < 32;)
+        head[nh++] = t;
+    strtok_r(NULL, "\n", &save); /* sequential */
+    line = strtok_r(NULL, "\n", &save);
+    ASSERT_TRUE(line != NULL);
+    for (char *s = line, *t; (t = strsep(&s, ",")) != NULL && nr < 32;)
+        row[nr++] = t;
+    ASSERT_EQ(nr, nh);
+#define COL(name) (strtod(row[csv_index(head, nh, name)], NULL))
+    ASSERT_STR_EQ(row[csv_index(head, nh, "mode")], "threads");
+    ASSERT_NEAR(COL("min_ms"), 100, 0);
+    ASSERT_NEAR(COL("median_ms"), 200, 0);
+    ASSERT_NEAR(COL("max_ms"), 300, 0);
+    ASSERT_NEAR(COL("trimmed_mean_ms"), 200, 1e-9);
+    /* sequential 600 ms / threads 200 ms */
+    ASSERT_NEAR(COL("speedup"), 3, 1e-9);
+    ASSERT_NEAR(COL("billed_ms"), 200, 0);
+    ASSERT_NEAR(COL("gb_s"), 0.2, 1e-9);
+    ASSERT_NEAR(COL("usd_x86_64"), 0.2 * 0.0000166667 + 2e-7, 1e-5);
+    ASSERT_NEAR(COL("usd_arm64"), 0.2 * 0.0000133334 + 2e-7, 1e-5);
+#undef COL
+    free(text);
+    results_free(&r);
+}
+
+/* The JSON cost object: x86_64 and arm64 figures under their names. */
+TEST(json_cost_fields)
+{
+    const double seq[3] = { 900, 300, 600 }, thr[3] = { 100, 300, 200 };
+    struct tune_config cfg;
+    struct results r;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    json_error_t jerr;
+    json_t *root, *cell, *cost;
+
+    ASSERT_TRUE(f != NULL);
+    fill3(&r, &cfg, 1, seq, thr);
+    ASSERT_EQ(report_json(f, &r), 0);
+    ASSERT_EQ(fclose(f), 0);
+    root = json_loads(text, 0, &jerr);
+    ASSERT_TRUE(root != NULL);
+    cell = json_array_get(
+        json_object_get(json_array_get(json_object_get(root, "rows"), 0),
+                        "cells"),
+        1);
+    cost = json_object_get(cell, "cost");
+    ASSERT_NEAR(json_real_value(json_object_get(cost, "usd_x86_64")),
+                0.2 * 0.0000166667 + 2e-7, 1e-5);
+    ASSERT_NEAR(json_real_value(json_object_get(cost, "usd_arm64")),
+                0.2 * 0.0000133334 + 2e-7, 1e-5);
+    ASSERT_NEAR(json_real_value(json_object_get(cell, "speedup")), 3, 1e-9);
+    json_decref(root);
+    free(text);
+    results_free(&r);
+}
+
+static int fields(const char *line)
+{
+    int n = 1;
+
+    for (; *line != '\0' && *line != '\n'; line++)
+        n += *line == ',';
+    return n;
+}
+
+TEST(csv_failed_cell_has_every_column)
+{
+    const double ms[2][2] = { { 600, 200 }, { 590, 150 } };
+    struct tune_config cfg;
+    struct results r;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int want;
+
+    ASSERT_TRUE(f != NULL);
+    tune_config_defaults(&cfg);
+    cfg.n_memory = 1;
+    cfg.memory_mb[0] = 128;
+    cfg.modes = 1u << TUNE_MODE_SEQUENTIAL | 1u << TUNE_MODE_THREADS;
+    {
+        struct price_table p;
+
+        cost_default_prices(&p);
+        ASSERT_EQ(results_init(&r, &cfg, &p), 0);
+    }
+    ASSERT_EQ(results_add_sample(&r, 0, 0, ms[0][0], 1000, -1), 0);
+    results_add_failure(&r, 0, 1, "boom"); /* threads: no run succeeded */
+    results_finish(&r);
+    report_csv(f, &r);
+    ASSERT_EQ(fclose(f), 0);
+    want = fields(text);
+    for (const char *l = strchr(text, '\n'); l != NULL && l[1] != '\0';
+         l = strchr(l + 1, '\n'))
+        ASSERT_EQ(fields(l + 1), want);
+    free(text);
+    results_free(&r);
 }
 
 LP_TEST_MAIN()

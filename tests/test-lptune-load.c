@@ -130,4 +130,53 @@ TEST(sleep_modes_overlap)
     }
 }
 
+/* A child whose task fails is a failed task, in every mode. */
+TEST(every_mode_counts_failures)
+{
+    static const enum tune_mode modes[] = {
+        TUNE_MODE_SEQUENTIAL, TUNE_MODE_THREADS, TUNE_MODE_THREAD_POOL,
+        TUNE_MODE_PROCESSES, TUNE_MODE_PROCESS_POOL
+    };
+    struct workload w = { .kind = TUNE_WL_URL,
+                          .url = "http://127.0.0.1:1/delay/1" };
+    struct mode_result res;
+
+    ASSERT_EQ(curl_global_init(CURL_GLOBAL_ALL), CURLE_OK);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        ASSERT_EQ(modes_run(modes[i], &w, 3, 0, &res), 0);
+        if (res.failed != 3 || res.ok != 0)
+            LP_TEST_FAIL("mode %d: %d failed, %d ok", (int)modes[i], res.failed,
+                         res.ok);
+    }
+    curl_global_cleanup();
+}
+
+/*
+ * The pool modes run N tasks on N workers by default (--workers N): 4
+ * tasks of 300 ms take one round of 300 ms, not two (600 ms on 2 workers).
+ */
+TEST(pools_default_to_one_worker_per_task)
+{
+    static const enum tune_mode modes[] = { TUNE_MODE_THREAD_POOL,
+                                            TUNE_MODE_PROCESS_POOL };
+    struct workload w = { .kind = TUNE_WL_SLEEP, .sleep_ms = 300 };
+    struct mode_result res;
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        for (int attempt = 1;; attempt++) {
+            ASSERT_EQ(modes_run(modes[i], &w, 4, 0, &res), 0);
+            ASSERT_EQ(res.ok, 4);
+            if (res.elapsed_ms < 550 || attempt == 3)
+                break;
+            printf("# mode %d, attempt %d: %.0f ms\n", (int)modes[i], attempt,
+                   res.elapsed_ms);
+        }
+        ASSERT_TRUE(res.elapsed_ms >= 300);
+        ASSERT_TRUE(res.elapsed_ms < 550);
+        /* --workers 2: two rounds. */
+        ASSERT_EQ(modes_run(modes[i], &w, 4, 2, &res), 0);
+        ASSERT_TRUE(res.elapsed_ms >= 600);
+    }
+}
+
 LP_TEST_MAIN()

@@ -19,6 +19,7 @@
 #include "lp-test.h"
 #include "throttle.h"
 #include "workload.h"
+#include <stdlib.h>
 
 TEST(lambda_shares)
 {
@@ -180,6 +181,59 @@ TEST(no_throttle_says_why)
     ASSERT_STR_EQ(why, "--no-throttle");
     ASSERT_FALSE(throttle_probe(&env, "/nonexistent", true));
     ASSERT_TRUE(env.why[0] != '\0');
+}
+
+/* The first number in file `dir`/`name`, or -1. */
+static long long read_number(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 64];
+    long long v = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/*
+ * What the cgroup files say: CPU quota = applied vCPUs x the 100 ms period
+ * (128 MB: 128/1769 = 7,236 us; 10240 MB: capped to this machine's CPUs),
+ * memory limit = MB x 2^20 bytes.
+ */
+TEST(quota_and_limit_files)
+{
+    static const int mbs[] = { 128, 1024, 10240 };
+    struct throttle_env env;
+    char why[256];
+
+    if (!throttle_probe(&env, "/sys/fs/cgroup", true)) {
+        printf("skipped: cgroups not writable here (%s)\n", env.why);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(mbs) / sizeof(mbs[0]); i++) {
+        struct throttle t;
+        long long quota;
+
+        ASSERT_EQ(throttle_create(&env, mbs[i], &t, why, sizeof(why)), 0);
+        quota = read_number(t.cpu_dir,
+                            env.version == 2 ? "cpu.max" : "cpu.cfs_quota_us");
+        if (env.version == 1)
+            ASSERT_EQ(read_number(t.cpu_dir, "cpu.cfs_period_us"),
+                      THROTTLE_PERIOD_US);
+        ASSERT_EQ(quota, lround(t.vcpus_applied * THROTTLE_PERIOD_US));
+        ASSERT_TRUE(t.vcpus_applied <= env.ncpu);
+        if (t.mem_active)
+            ASSERT_EQ(read_number(env.version == 2 ? t.cpu_dir : t.mem_dir,
+                                  env.version == 2 ? "memory.max"
+                                                   : "memory.limit_in_bytes"),
+                      (long long)mbs[i] << 20);
+        ASSERT_EQ(throttle_destroy(&t), 0);
+    }
 }
 
 LP_TEST_MAIN()

@@ -256,7 +256,7 @@ void report_csv(FILE *f, const struct results *r)
                     tune_mode_is_python(r->cols[col]) ? "python" : "c", c->n,
                     c->failed_runs);
             if (c->n == 0) {
-                fputs(",,,,,,,,,,,\n", f);
+                fputs(",,,,,,,,,,,,\n", f); /* the 13 figures, empty */
                 continue;
             }
             fprintf(f,
