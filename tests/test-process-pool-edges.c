@@ -232,40 +232,6 @@ TEST(failure_message_longer_than_max_payload)
     lp_executor_destroy(ex);
 }
 
-static int init_fails(void *arg)
-{
-    (void)arg;
-    return 7;
-}
-
-/* A failing initializer breaks the pool under the REPLACE policy too,
- * instead of starting failing workers for ever. */
-TEST(initializer_failure_breaks_replace_pool)
-{
-    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
-    lp_executor *ex;
-    lp_status st = LP_OK;
-
-    o.max_workers = 1;
-    o.initializer = init_fails;
-    o.on_worker_death = LP_WORKER_DEATH_REPLACE;
-    ASSERT_OK(lp_process_pool_create(&o, &ex));
-    for (int i = 0; i < 300 && st != LP_EBROKEN; i++) {
-        lp_future *f;
-        void *r;
-
-        st = lp_executor_submit_bytes(ex, task_echo, "a", 1, &f);
-        if (st == LP_OK) {
-            ASSERT_STATUS(LP_EBROKEN, lp_future_result(f, 20000, &r));
-            lp_future_release(f);
-        }
-        lp_test_sleep_ms(10);
-    }
-    ASSERT_STATUS(LP_EBROKEN, st);
-    lp_executor_destroy(ex);
-    assert_no_children();
-}
-
 /* The fork server reaps its workers before shutdown returns. As a child
  * subreaper this process would inherit any worker the server left. */
 TEST(no_worker_orphaned_at_shutdown)

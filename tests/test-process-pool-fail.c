@@ -469,29 +469,37 @@ static int init_fail(void *arg)
     return 5;
 }
 
-/* Item 45. */
+/* Item 45, under either death policy: REPLACE must not start failing
+ * workers for ever. */
 TEST(initializer_failure_breaks_pool)
 {
-    lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
-    lp_executor *ex;
-    lp_future *f;
+    static const lp_worker_death_policy policies[] = {
+        LP_WORKER_DEATH_BREAK, LP_WORKER_DEATH_REPLACE
+    };
 
-    o.max_workers = 2;
-    o.initializer = init_fail;
-    ASSERT_OK(lp_process_pool_create(&o, &ex));
-    ASSERT_TRUE(lp_executor_submit_bytes(ex, task_echo, "a", 1, &f) ==
-                    LP_EBROKEN ||
-                f != NULL);
-    if (f != NULL) {
-        assert_broken(f, "initializer failed with code 5");
-        ASSERT_EQ(5, lp_future_error(f)->code);
-        lp_future_release(f);
+    for (int i = 0; i < 2; i++) {
+        lp_process_pool_options o = LP_PROCESS_POOL_OPTIONS_INIT;
+        lp_executor *ex;
+        lp_future *f;
+
+        o.max_workers = 2;
+        o.initializer = init_fail;
+        o.on_worker_death = policies[i];
+        ASSERT_OK(lp_process_pool_create(&o, &ex));
+        ASSERT_TRUE(lp_executor_submit_bytes(ex, task_echo, "a", 1, &f) ==
+                        LP_EBROKEN ||
+                    f != NULL);
+        if (f != NULL) {
+            assert_broken(f, "initializer failed with code 5");
+            ASSERT_EQ(5, lp_future_error(f)->code);
+            lp_future_release(f);
+        }
+        ASSERT_OK(lp_executor_shutdown(ex, true, false));
+        ASSERT_STATUS(LP_EBROKEN,
+                      lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
+        lp_executor_destroy(ex);
+        assert_no_children();
     }
-    ASSERT_OK(lp_executor_shutdown(ex, true, false));
-    ASSERT_STATUS(LP_EBROKEN,
-                  lp_executor_submit_bytes(ex, task_echo, "a", 1, &f));
-    lp_executor_destroy(ex);
-    assert_no_children();
 }
 
 static int init_exit(void *arg)
