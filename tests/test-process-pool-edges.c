@@ -111,35 +111,6 @@ static void starve_fork_server(lp_executor *ex)
     ASSERT_EQ(0, prlimit(server, RLIMIT_NOFILE, &low, NULL));
 }
 
-/* A dead worker fails its future within 100 ms (best of 5, for a loaded
- * host). Catches a manager that settles deaths late. */
-TEST(sigkill_seen_within_100ms)
-{
-    int64_t best = INT64_MAX;
-
-    for (int i = 0; i < 5; i++) {
-        lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK, 0, 0);
-        long pid = worker_pid(ex);
-        lp_future *f;
-        int64_t t0;
-        void *r;
-
-        ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &f));
-        while (!lp_future_running(f))
-            lp_test_sleep_ms(1);
-        lp_test_sleep_ms(20);
-        t0 = lp_test_now_ms();
-        ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
-        ASSERT_STATUS(LP_EBROKEN, lp_future_result(f, 20000, &r));
-        if (lp_test_now_ms() - t0 < best)
-            best = lp_test_now_ms() - t0;
-        lp_future_release(f);
-        lp_executor_destroy(ex);
-    }
-    printf("# best of 5: %lld ms\n", (long long)best);
-    ASSERT_LE(best, 100);
-}
-
 /* Starts a process that outlives the worker by 2 s (as `system("cmd &")`
  * would, but without exec: it keeps the worker's socket), then dies. */
 static void task_fork_then_die(lp_task *task, const void *in, size_t len)

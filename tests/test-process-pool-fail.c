@@ -139,29 +139,34 @@ TEST(exit_code_is_reported)
     assert_no_children();
 }
 
-/* A killed worker is noticed promptly (target: 100 ms; asserted loosely,
- * the figure is printed). */
+/* A killed worker fails its future within 100 ms: the best of 5 kills,
+ * for a loaded host (a manager that settles deaths late fails it). */
 TEST(sigkill_detected_quickly)
 {
-    lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
-    long pid = worker_pid(ex);
-    lp_future *f;
-    int64_t t0;
+    int64_t best = INT64_MAX;
 
-    ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &f));
-    while (!lp_future_running(f))
-        lp_test_sleep_ms(1);
-    lp_test_sleep_ms(20);
-    t0 = lp_test_now_ms();
-    ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
-    assert_broken(f, "by signal 9 (SIGKILL)");
-    printf("# SIGKILL seen after %lld ms\n",
-           (long long)(lp_test_now_ms() - t0));
-    ASSERT_LE(lp_test_now_ms() - t0, 2000);
-    ASSERT_EQ(SIGKILL, lp_future_error(f)->code);
-    lp_future_release(f);
-    lp_executor_destroy(ex);
-    assert_no_children();
+    for (int i = 0; i < 5; i++) {
+        lp_executor *ex = make_pool(1, LP_WORKER_DEATH_BREAK);
+        long pid = worker_pid(ex);
+        lp_future *f;
+        int64_t t0;
+
+        ASSERT_OK(lp_executor_submit_bytes(ex, task_hang, NULL, 0, &f));
+        while (!lp_future_running(f))
+            lp_test_sleep_ms(1);
+        lp_test_sleep_ms(20);
+        t0 = lp_test_now_ms();
+        ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+        assert_broken(f, "by signal 9 (SIGKILL)");
+        if (lp_test_now_ms() - t0 < best)
+            best = lp_test_now_ms() - t0;
+        ASSERT_EQ(SIGKILL, lp_future_error(f)->code);
+        lp_future_release(f);
+        lp_executor_destroy(ex);
+        assert_no_children();
+    }
+    printf("# SIGKILL seen after %lld ms (best of 5)\n", (long long)best);
+    ASSERT_LE(best, 100);
 }
 
 TEST(replace_policy_carries_on)
