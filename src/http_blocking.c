@@ -102,12 +102,14 @@ static lp__once kept_once = LP__ONCE_INIT;
  * starts with its parent's count, so it may keep fewer. */
 static atomic_int kept_count;
 
+/* Frees a kept handle (one of the parent's is abandoned: its connections
+ * are the parent's sockets). */
 static void kept_free(void *p)
 {
     struct kept_easy *k = p;
 
     if (k->fork_generation == lp__fork_generation())
-        curl_easy_cleanup(k->easy);
+        curl_easy_cleanup(k->easy); /* NULL: nothing */
     lp__free(k);
     atomic_fetch_sub(&kept_count, 1);
 }
@@ -128,14 +130,12 @@ static CURL *take_kept_easy(uint64_t client_id)
     if (!kept_key_ok || (k = pthread_getspecific(kept_key)) == NULL)
         return NULL;
     pthread_setspecific(kept_key, NULL);
-    if (k->fork_generation != lp__fork_generation())
-        k->easy = NULL; /* the parent's connections: abandoned */
-    else if (k->client_id == client_id)
+    if (k->fork_generation == lp__fork_generation() &&
+        k->client_id == client_id) {
         easy = k->easy;
-    else
-        curl_easy_cleanup(k->easy);
-    lp__free(k);
-    atomic_fetch_sub(&kept_count, 1);
+        k->easy = NULL;
+    }
+    kept_free(k);
     return easy;
 }
 

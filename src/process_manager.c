@@ -28,9 +28,9 @@
 #define MAX_IOV 64
 
 /* Reads of one worker's socket per wake-up (so one chatty worker cannot
- * starve the others), and batches of them once it has exited. */
-#define READ_ROUNDS       8
-#define EXIT_READ_BATCHES 128
+ * starve the others), and at most once it has exited. */
+#define READ_ROUNDS 8
+#define EXIT_READS  1024
 
 /*
  * A task is sent ahead to a busy worker only when the work in flight there
@@ -486,12 +486,9 @@ static bool handle_frame(struct process_pool *p, struct pp_worker *w,
     return true;
 }
 
-/*
- * Handles what `w` sent, in at most `rounds` reads (bounded, so one chatty
- * worker cannot starve the others). True when its socket had nothing more
- * to give (EAGAIN).
- */
-static bool read_worker(struct process_pool *p, struct pp_worker *w, int rounds)
+/* Handles what `w` sent, in at most `rounds` reads (bounded, so one chatty
+ * worker cannot starve the others). */
+static void read_worker(struct process_pool *p, struct pp_worker *w, int rounds)
 {
     struct lp__frame_header h;
     unsigned char *buf, *body;
@@ -505,10 +502,10 @@ static bool read_worker(struct process_pool *p, struct pp_worker *w, int rounds)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
-            return true;
+            return;
         if (n <= 0) {
             worker_eof(p, w);
-            return false;
+            return;
         }
         lp__frame_reader_commit(&w->rd, (size_t)n);
         while ((st = lp__frame_reader_next(&w->rd, &h, &body)) == LP_OK) {
@@ -517,15 +514,14 @@ static bool read_worker(struct process_pool *p, struct pp_worker *w, int rounds)
             if (!ok || w->state != SLOT_READY) {
                 if (!ok)
                     worker_proto_error(p, w, LP_EPROTO);
-                return false;
+                return;
             }
         }
         if (st != LP_EOF) {
             worker_proto_error(p, w, st);
-            return false;
+            return;
         }
     }
-    return false;
 }
 
 /*
@@ -539,10 +535,7 @@ static void worker_exited(struct process_pool *p, struct pp_worker *w,
 {
     w->exited = true;
     w->status = status;
-    for (int i = 0; i < EXIT_READ_BATCHES && w->state == SLOT_READY; i++) {
-        if (read_worker(p, w, READ_ROUNDS))
-            break;
-    }
+    read_worker(p, w, EXIT_READS);
     if (w->state == SLOT_READY)
         worker_eof(p, w);
     else
